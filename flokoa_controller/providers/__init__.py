@@ -1,1 +1,101 @@
-"""providers."""
+"""Provider probes: authenticated, free checks of an LLM provider and its models.
+
+`PROBES` maps a provider kind to its module's `probe_provider(target, http)` and
+`probe_model(target, model, http)`; `probe_provider`/`probe_model` here dispatch on
+`target.kind`. Every probe goes through one `ProbeHTTP` (TLS, proxies, default headers,
+timeouts, per-host bounds, credential cache) and returns a `ProbeResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from flokoa_controller.providers import anthropic, bedrock, google, openai
+from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.result import ProbeResult, Reason, failure
+from flokoa_controller.providers.target import (
+    AWSCredentials,
+    BedrockSettings,
+    Kind,
+    ProbeTarget,
+    TLSSettings,
+    VertexSettings,
+    detect_flavor,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProviderProbes:
+    """The two probes of one provider kind."""
+
+    probe_provider: Callable[[ProbeTarget, ProbeHTTP], Awaitable[ProbeResult]]
+    probe_model: Callable[[ProbeTarget, str, ProbeHTTP], Awaitable[ProbeResult]]
+
+
+PROBES: Mapping[Kind, ProviderProbes] = MappingProxyType(
+    {
+        "openai": ProviderProbes(openai.probe_provider, openai.probe_model),
+        "anthropic": ProviderProbes(anthropic.probe_provider, anthropic.probe_model),
+        "google": ProviderProbes(google.probe_provider, google.probe_model),
+        "bedrock": ProviderProbes(bedrock.probe_provider, bedrock.probe_model),
+    }
+)
+"""Provider kind → its probes."""
+
+
+async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
+    """Check `target`'s credentials and network path with a free list call. Never raises
+    (but for cancellation): an unexpected exception becomes a `ProbeError` result."""
+    started = time.monotonic()
+    try:
+        return await PROBES[target.kind].probe_provider(target, http)
+    except Exception as exc:
+        return _probe_error(target, exc, started)
+
+
+async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
+    """Check that `model` exists at `target` with a free get call. Never raises (but for
+    cancellation): an unexpected exception becomes a `ProbeError` result."""
+    started = time.monotonic()
+    try:
+        return await PROBES[target.kind].probe_model(target, model, http)
+    except Exception as exc:
+        return _probe_error(target, exc, started)
+
+
+def _probe_error(target: ProbeTarget, exc: Exception, started: float) -> ProbeResult:
+    # The exception text is not logged: it could carry a secret. Type and place are enough.
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+    logger.error("%s probe failed unexpectedly: %s%s", target.kind, type(exc).__name__, where)
+    return failure(
+        Reason.PROBE_ERROR,
+        f"the {target.kind} probe failed unexpectedly ({type(exc).__name__})",
+        url=target.base_url or "",
+        duration=time.monotonic() - started,
+        secrets=target.secret_values(),
+    )
+
+
+__all__ = [
+    "PROBES",
+    "AWSCredentials",
+    "BedrockSettings",
+    "ProbeHTTP",
+    "ProbeResult",
+    "ProbeTarget",
+    "ProviderProbes",
+    "Reason",
+    "TLSSettings",
+    "VertexSettings",
+    "detect_flavor",
+    "probe_model",
+    "probe_provider",
+]

@@ -1,0 +1,117 @@
+"""Fake Vertex AI: project model-registry list and publisher-model GET, Bearer tokens only.
+
+Tokens must have been issued by the fake token endpoint or metadata server (a shared
+`GoogleTokens`), be unexpired and carry the `cloud-platform` scope; anything else (an API
+key, an unknown token) is 401 `UNAUTHENTICATED`.
+
+- `GET /v1/projects/{project}/locations/{location}/models`: `projects` maps a project ID to
+  the principals allowed in it (None: any authenticated caller); an unknown project or a
+  principal without access is 403 `PERMISSION_DENIED`, an unknown location 404.
+- `GET /v1beta1/publishers/{publisher}/models/{model}` (and `/v1/...`): `publisher_models`
+  holds `publisher/model` names; others are 404 `NOT_FOUND`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trustme
+from aiohttp import web
+
+from flokoa_controller.envtest.fakes.gemini import google_error
+from flokoa_controller.envtest.fakes.google_auth import CLOUD_PLATFORM_SCOPE, GoogleTokens
+from flokoa_controller.envtest.fakes.server import FakeEndpoint, bearer_token
+
+DEFAULT_PUBLISHER_MODELS = (
+    "google/gemini-2.0-flash",
+    "google/gemini-2.0-flash-001",
+    "google/gemini-2.5-pro",
+    "anthropic/claude-sonnet-4",
+)
+"""Publisher models the fake serves by default."""
+
+DEFAULT_LOCATIONS = ("us-central1", "europe-west4", "global")
+"""Locations the fake knows by default."""
+
+
+class FakeVertex(FakeEndpoint):
+    """Vertex AI endpoint; `url` is what `google.baseURL` should be for a Vertex provider."""
+
+    name = "vertex"
+
+    def __init__(
+        self,
+        tokens: GoogleTokens,
+        *,
+        tls: trustme.CA | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(tls=tls, host=host)
+        self.tokens = tokens
+        self.projects: dict[str, set[str] | None] = {"fake-project": None}
+        self.locations: set[str] = set(DEFAULT_LOCATIONS)
+        self.publisher_models: set[str] = set(DEFAULT_PUBLISHER_MODELS)
+
+    @property
+    def base_url(self) -> str:
+        """What `google.baseURL` should be to reach this fake."""
+        return self.url
+
+    def error_body(self, status: int, message: str) -> Any:
+        """Google's error shape."""
+        return google_error(status, message)
+
+    def routes(self) -> list[web.RouteDef]:
+        """Model-registry list and publisher-model GET."""
+        return [
+            web.get("/v1/projects/{project}/locations/{location}/models", self._list),
+            web.get("/v1beta1/publishers/{publisher}/models/{model}", self._publisher_model),
+            web.get("/v1/publishers/{publisher}/models/{model}", self._publisher_model),
+        ]
+
+    def _authenticate(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+        grant = self.tokens.check(bearer_token(request), CLOUD_PLATFORM_SCOPE)
+        if grant is None:
+            return None, self.error(
+                401,
+                "Request had invalid authentication credentials. Expected OAuth 2 access "
+                "token, login cookie or other valid authentication credential.",
+            )
+        return grant.principal, None
+
+    async def _list(self, request: web.Request) -> web.Response:
+        principal, denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        project = request.match_info["project"]
+        location = request.match_info["location"]
+        allowed = self.projects.get(project, set())
+        if project not in self.projects or (allowed is not None and principal not in allowed):
+            return self.error(
+                403,
+                f"Permission 'aiplatform.models.list' denied on resource "
+                f"'//aiplatform.googleapis.com/projects/{project}/locations/{location}' "
+                "(or it may not exist).",
+            )
+        if location not in self.locations:
+            return self.error(404, f"Location {location} is not found.")
+        return web.json_response({"models": []})
+
+    async def _publisher_model(self, request: web.Request) -> web.Response:
+        _principal, denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        publisher = request.match_info["publisher"]
+        model = request.match_info["model"]
+        if f"{publisher}/{model}" not in self.publisher_models:
+            return self.error(
+                404, f"Publisher Model `publishers/{publisher}/models/{model}` is not found."
+            )
+        return web.json_response(
+            {
+                "name": f"publishers/{publisher}/models/{model}",
+                "versionId": "001",
+                "openSourceCategory": "PROPRIETARY",
+                "launchStage": "GA",
+            }
+        )

@@ -1,0 +1,334 @@
+"""`ProbeHTTP`: the one HTTP client every provider probe goes through.
+
+It sends requests exactly as real traffic to the provider would be sent:
+
+- TLS from `TLSSettings`: the custom CA alone; the custom CA plus the system bundle when
+  `use_system_cas`; the system bundle when there is no custom CA (the OpenSSL default paths,
+  which honour `SSL_CERT_FILE`/`SSL_CERT_DIR`, with certifi as a fallback when they hold
+  nothing); `insecure_skip_verify` turns verification and host-name checks off.
+  `ssl.SSLContext` objects are cached per `TLSSettings` (bounded), and aiohttp keys its
+  connection pool by context, so repeated probes of a provider reuse warm connections.
+- Proxies from the environment, read at request time: `HTTPS_PROXY`/`HTTP_PROXY` (either
+  case), skipped for hosts matching `NO_PROXY` (exact names and addresses, domain suffixes,
+  `*`). HTTPS goes through the proxy with CONNECT, so TLS stays end to end.
+- `default_headers` on every request, under the protocol's own headers.
+- `timeout` as the total budget of one request, the connect phase bounded by
+  `connect_timeout` as well. Time spent queueing for the per-host bound is not counted.
+- At most `max_per_host` requests in flight per destination (scheme, host, port).
+- Redirects are never followed (a redirect would carry credentials to another URL); the
+  caller reports them.
+
+Transport failures are raised as `TransportError` carrying the probe `Reason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import ssl
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from flokoa_controller import __version__
+from flokoa_controller.providers.credentials import CredentialCache
+from flokoa_controller.providers.result import Reason
+from flokoa_controller.providers.target import ProbeTarget, TLSSettings
+
+USER_AGENT = f"flokoa-controller/{__version__}"
+"""`User-Agent` of probe requests (a `User-Agent` default header replaces it)."""
+
+
+class TransportError(Exception):
+    """A request that got no HTTP response; `reason` is the probe `Reason` to report."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    """What a probe keeps of a response: status, headers and (at most `max_body`) body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def ssl_context(tls: TLSSettings) -> ssl.SSLContext:
+    """A client `SSLContext` for `tls` (raises `TransportError(InvalidCACertificate)`)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if tls.ca_pem is not None:
+        text = tls.ca_pem.decode("ascii", "replace")
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise TransportError(
+                Reason.INVALID_CA_CERTIFICATE, "the CA bundle holds no PEM certificate"
+            )
+        try:
+            ctx.load_verify_locations(cadata=text)
+        except (ssl.SSLError, ValueError) as exc:
+            raise TransportError(
+                Reason.INVALID_CA_CERTIFICATE, f"the CA bundle cannot be loaded: {exc}"
+            ) from None
+    if tls.ca_pem is None or tls.use_system_cas:
+        _load_system_cas(ctx)
+    return ctx
+
+
+def _load_system_cas(ctx: ssl.SSLContext) -> None:
+    before = ctx.cert_store_stats()["x509_ca"]
+    ctx.set_default_verify_paths()
+    if ctx.cert_store_stats()["x509_ca"] > before:
+        return
+    paths = ssl.get_default_verify_paths()
+    if paths.capath and _nonempty_dir(paths.capath):
+        return  # hashed directory: loaded lazily, so not counted above
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi ships with the dependencies
+        return
+    ctx.load_verify_locations(cafile=certifi.where())
+
+
+def _nonempty_dir(path: str) -> bool:
+    try:
+        return any(True for _ in os.scandir(path))
+    except OSError:
+        return False
+
+
+def build_headers(target: ProbeTarget, protocol: Mapping[str, str]) -> CIMultiDict[str]:
+    """The headers of a probe request: user agent, then `default_headers`, then `protocol`."""
+    headers: CIMultiDict[str] = CIMultiDict(
+        {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    )
+    for name, value in target.default_headers.items():
+        headers[name] = value
+    for name, value in protocol.items():
+        headers[name] = value
+    return headers
+
+
+def proxy_for(url: URL) -> tuple[URL | None, dict[str, str]]:
+    """The proxy the environment asks for `url` (None: direct) and the headers for it.
+
+    Credentials in the proxy URL (`http://user:pass@proxy:3128`) become a
+    `Proxy-Authorization: Basic` header of the CONNECT (or absolute-form) request.
+    """
+    proxies = urllib.request.getproxies_environment()
+    host = url.host or ""
+    # On Linux `proxy_bypass` is the NO_PROXY check (what aiohttp's trust_env uses too).
+    if not host or urllib.request.proxy_bypass(host):
+        return None, {}
+    raw = proxies.get(url.scheme)
+    if not raw:
+        return None, {}
+    if "://" not in raw:
+        raw = f"http://{raw}"
+    proxy = URL(raw)
+    headers: dict[str, str] = {}
+    if proxy.user is not None:
+        token = base64.b64encode(f"{proxy.user}:{proxy.password or ''}".encode()).decode()
+        headers["Proxy-Authorization"] = f"Basic {token}"
+        proxy = proxy.with_user(None)
+    return proxy, headers
+
+
+def _destination(url: URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port}"
+
+
+def _classify(exc: BaseException, url: URL, proxy: URL | None) -> TransportError:
+    where = f"{url.host}:{url.port}"
+    via = f" via proxy {proxy.host}:{proxy.port}" if proxy is not None else ""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TransportError(
+            Reason.TLS_VERIFICATION_FAILED,
+            f"TLS certificate of {where} not trusted{via}: {exc.certificate_error}",
+        )
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        inner = getattr(exc, "os_error", exc)
+        return TransportError(
+            Reason.TLS_VERIFICATION_FAILED, f"TLS handshake with {where} failed{via}: {inner}"
+        )
+    if isinstance(exc, TimeoutError):
+        return TransportError(Reason.TIMEOUT, f"no response from {where}{via} in time")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return TransportError(
+            Reason.UNREACHABLE,
+            f"the proxy refused to tunnel to {where}{via}: HTTP {exc.status}",
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return TransportError(
+            Reason.UNREACHABLE, f"cannot connect to proxy for {where}{via}: {exc.os_error}"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return TransportError(Reason.UNREACHABLE, f"DNS lookup of {url.host} failed{via}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(
+            Reason.UNREACHABLE, f"cannot connect to {where}{via}: {exc.os_error.strerror or exc}"
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return TransportError(Reason.UNREACHABLE, f"invalid URL for {where}")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return TransportError(
+            Reason.UNREACHABLE, f"connection to {where}{via} failed: {type(exc).__name__}"
+        )
+    return TransportError(Reason.UNREACHABLE, f"request to {where}{via} failed")
+
+
+class ProbeHTTP:
+    """Shared state of every probe: the connection pool, TLS contexts, per-host bounds and
+    the credential cache. Create it inside the running event loop; `close()` it at the end.
+
+    - `max_per_host`: requests in flight per destination host.
+    - `connect_timeout`: bound on the connect (TCP + TLS + proxy CONNECT) phase.
+    - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
+    - `max_body`: bytes of a response body kept (the rest is not read).
+    - `credentials`: the `CredentialCache` Google and Bedrock probes use.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_per_host: int = 8,
+        connect_timeout: float = 10.0,
+        max_contexts: int = 64,
+        max_body: int = 8 << 20,
+        credentials: CredentialCache | None = None,
+    ) -> None:
+        self.max_per_host = max_per_host
+        self.connect_timeout = connect_timeout
+        self.max_body = max_body
+        self.credentials = credentials if credentials is not None else CredentialCache()
+        self._max_contexts = max_contexts
+        self._contexts: OrderedDict[TLSSettings, ssl.SSLContext] = OrderedDict()
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> ProbeHTTP:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool (idempotent)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        self._contexts.clear()
+        self.credentials.clear()
+
+    def context(self, tls: TLSSettings) -> ssl.SSLContext:
+        """The cached `SSLContext` for `tls`."""
+        ctx = self._contexts.get(tls)
+        if ctx is None:
+            ctx = ssl_context(tls)
+            self._contexts[tls] = ctx
+            while len(self._contexts) > self._max_contexts:
+                self._contexts.popitem(last=False)
+        else:
+            self._contexts.move_to_end(tls)
+        return ctx
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("ProbeHTTP is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self.max_per_host, ttl_dns_cache=30
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, auto_decompress=True
+            )
+        return self._session
+
+    def _host_bound(self, url: URL) -> asyncio.Semaphore:
+        key = _destination(url)
+        sem = self._hosts.get(key)
+        if sem is None:
+            if len(self._hosts) >= 1024:  # forget idle destinations
+                self._hosts = {k: s for k, s in self._hosts.items() if s.locked()}
+            sem = self._hosts[key] = asyncio.Semaphore(self.max_per_host)
+        return sem
+
+    async def request(
+        self,
+        target: ProbeTarget,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        data: bytes | None = None,
+    ) -> HTTPResponse:
+        """Send one request for `target` (its TLS, timeout and default headers applied).
+
+        `url` must already be percent-encoded; it is sent exactly as given.
+        Raises `TransportError` when no HTTP response arrives.
+        """
+        try:
+            parsed = URL(url, encoded=True)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ValueError("not an absolute http(s) URL")
+        except ValueError as exc:
+            raise TransportError(Reason.ENDPOINT_NOT_FOUND, f"invalid URL: {exc}") from None
+        proxy, proxy_headers = proxy_for(parsed)
+        ctx = self.context(target.tls)
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(
+            total=target.timeout, connect=min(target.timeout, self.connect_timeout)
+        )
+        async with self._host_bound(parsed):
+            try:
+                async with session.request(
+                    method,
+                    parsed,
+                    headers=build_headers(target, headers or {}),
+                    data=data,
+                    ssl=ctx,
+                    proxy=proxy,
+                    proxy_headers=proxy_headers or None,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await _read_body(resp, self.max_body)
+                    return HTTPResponse(
+                        status=resp.status, headers=dict(resp.headers.items()), body=body
+                    )
+            except TransportError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, ssl.SSLError) as exc:
+                raise _classify(exc, parsed, proxy) from None
+
+
+async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 << 10):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]

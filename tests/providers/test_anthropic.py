@@ -1,0 +1,54 @@
+"""Anthropic specifics: x-api-key and anthropic-version."""
+
+from __future__ import annotations
+
+from flokoa_controller.envtest.fakes import FakeProviders
+from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_model, probe_provider
+from flokoa_controller.providers.anthropic import models_url
+
+
+def test_urls() -> None:
+    assert models_url(ProbeTarget(kind="anthropic")) == "https://api.anthropic.com/v1/models"
+    assert models_url(ProbeTarget(kind="anthropic", base_url="https://gw/anthropic/v1/")) == (
+        "https://gw/anthropic/v1/models"
+    )
+    assert models_url(ProbeTarget(kind="anthropic"), "claude-x") == (
+        "https://api.anthropic.com/v1/models/claude-x"
+    )
+
+
+async def test_headers(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    target = ProbeTarget(
+        kind="anthropic",
+        base_url=fakes.anthropic.base_url,
+        api_key=fakes.anthropic.api_key,
+        anthropic_version="2023-01-01",
+        default_headers={"anthropic-beta": "tools-2024-04-04"},
+    )
+    assert (await probe_provider(target, http)).ok
+    assert (await probe_model(target, "claude-opus-4-20250514", http)).ok
+    for request in fakes.anthropic.requests:
+        assert request.header("x-api-key") == fakes.anthropic.api_key
+        assert request.header("anthropic-version") == "2023-01-01"
+        assert request.header("anthropic-beta") == "tools-2024-04-04"
+        assert request.header("Authorization") is None
+
+
+async def test_default_version(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    target = ProbeTarget(
+        kind="anthropic", base_url=fakes.anthropic.base_url, api_key=fakes.anthropic.api_key
+    )
+    assert (await probe_provider(target, http)).ok
+    assert fakes.anthropic.requests[-1].header("anthropic-version") == "2023-06-01"
+
+
+async def test_unknown_version(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    target = ProbeTarget(
+        kind="anthropic",
+        base_url=fakes.anthropic.base_url,
+        api_key=fakes.anthropic.api_key,
+        anthropic_version="2099-01-01",
+    )
+    result = await probe_provider(target, http)
+    assert (result.reason, result.http_status) == ("UnexpectedResponse", 400)
+    assert "anthropic-version" in result.message

@@ -1,0 +1,228 @@
+"""Bedrock: real botocore SigV4 (static keys, IRSA web identity, AssumeRole) and API keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeProviders
+from flokoa_controller.providers import (
+    AWSCredentials,
+    BedrockSettings,
+    ProbeHTTP,
+    ProbeTarget,
+    probe_model,
+    probe_provider,
+)
+
+
+def bedrock_target(
+    fakes: FakeProviders | None = None,
+    *,
+    creds: AWSCredentials | None = None,
+    role_arn: str | None = None,
+    region: str = "us-east-1",
+    **kw: object,
+) -> ProbeTarget:
+    return ProbeTarget(
+        kind="bedrock",
+        base_url=fakes.bedrock.url if fakes is not None else None,
+        bedrock=BedrockSettings(region=region, role_arn=role_arn, static_credentials=creds),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def web_identity(
+    fakes: FakeProviders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SimpleNamespace:
+    """The IRSA environment EKS injects, with STS at the fake."""
+    token_file = tmp_path / "token"
+    token = fakes.sts.new_web_identity_token()
+    token_file.write_text(token)
+    monkeypatch.setenv("AWS_ROLE_ARN", DEFAULT_ROLE_ARN)
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
+    return SimpleNamespace(token=token, token_file=token_file)
+
+
+async def test_static_keys(fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace) -> None:
+    creds = tools.static_key(fakes)
+    target = bedrock_target(fakes, creds=creds)
+    assert (await probe_provider(target, http)).ok
+    model = await probe_model(target, "meta.llama3-70b-instruct-v1:0", http)
+    assert model.ok, model
+    request = fakes.bedrock.requests[-1]
+    assert request.raw_path == "/foundation-models/meta.llama3-70b-instruct-v1%3A0"
+    auth = request.header("Authorization")
+    assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={creds.access_key_id}/")
+    assert "/us-east-1/bedrock/aws4_request" in auth
+    assert request.header("X-Amz-Security-Token") is None
+    assert fakes.sts.requests == []
+
+
+async def test_signature_is_checked(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
+) -> None:
+    creds = tools.static_key(fakes)
+    wrong_region = await probe_provider(
+        bedrock_target(fakes, creds=creds, region="eu-west-1"), http
+    )
+    assert (wrong_region.reason, wrong_region.http_status) == ("InvalidCredentials", 403)
+    assert "region" in wrong_region.message
+    unknown = AWSCredentials("AKIAUNKNOWN000000000", creds.secret_access_key)
+    result = await probe_provider(bedrock_target(fakes, creds=unknown), http)
+    assert result.reason == "InvalidCredentials"
+    assert "security token included in the request is invalid" in result.message
+    tools.assert_no_secrets(result, creds.secret_access_key)
+
+
+async def test_iam_denial(fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace) -> None:
+    creds = tools.static_key(fakes)
+    fakes.bedrock.denied_principals.add(
+        fakes.aws_credentials.keys[creds.access_key_id].principal_arn
+    )
+    result = await probe_provider(bedrock_target(fakes, creds=creds), http)
+    assert (result.reason, result.http_status) == ("InvalidCredentials", 403)
+    assert "bedrock:ListFoundationModels" in result.message
+
+
+async def test_web_identity(
+    fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
+) -> None:
+    """botocore's default chain: AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS."""
+    target = bedrock_target(fakes)
+    assert (await probe_provider(target, http)).ok
+    assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
+    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 1}, "credentials were not cached"
+    sts_request = fakes.sts.requests[-1]
+    assert web_identity.token.encode() in sts_request.body
+    assert fakes.bedrock.principals == [
+        "arn:aws:sts::123456789012:assumed-role/flokoa-probe/" + p
+        for p in [fakes.bedrock.principals[0].rsplit("/", 1)[1]] * 2
+    ]
+    for request in fakes.bedrock.requests:
+        key = request.header("Authorization").split("Credential=")[1].split("/")[0]
+        assert key.startswith("ASIA")
+        assert (
+            request.header("X-Amz-Security-Token") == fakes.aws_credentials.keys[key].session_token
+        )
+
+
+async def test_web_identity_refused(
+    fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
+) -> None:
+    fakes.sts.web_identity_tokens.clear()
+    result = await probe_provider(bedrock_target(fakes), http)
+    assert (result.ok, result.reason) == (False, "InvalidCredentials")
+    assert "InvalidIdentityToken" in result.message
+    assert fakes.bedrock.requests == []
+    assert web_identity.token not in result.message
+
+
+async def test_endpoint_from_environment(
+    fakes: FakeProviders,
+    http: ProbeHTTP,
+    web_identity: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", fakes.bedrock.url)
+    result = await probe_provider(bedrock_target(None), http)
+    assert result.ok, result
+    assert result.url == fakes.bedrock.url + "/foundation-models"
+
+
+async def test_assume_role_chained_on_web_identity(
+    fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
+) -> None:
+    target_role = "arn:aws:iam::210987654321:role/bedrock-reader"
+    fakes.sts.roles.add(target_role)
+    target = bedrock_target(fakes, role_arn=target_role)
+    assert (await probe_provider(target, http)).ok
+    assert (await probe_provider(target, http)).ok
+    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 1, "AssumeRole": 1}
+    assert fakes.bedrock.principals[-1].startswith(
+        "arn:aws:sts::123456789012:assumed-role/bedrock-reader/flokoa-controller-probe"
+    )
+
+
+async def test_assume_role_from_static_keys_denied(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
+    creds = tools.static_key(fakes)
+    result = await probe_provider(
+        bedrock_target(fakes, creds=creds, role_arn="arn:aws:iam::1:role/not-allowed"), http
+    )
+    assert (result.ok, result.reason) == (False, "InvalidCredentials")
+    assert "AccessDenied" in result.message
+    assert "not authorized to perform: sts:AssumeRole" in result.message
+    tools.assert_no_secrets(result, creds.secret_access_key)
+    assert (
+        await probe_provider(bedrock_target(fakes, creds=creds, role_arn=DEFAULT_ROLE_ARN), http)
+    ).ok
+
+
+async def test_revoked_temporary_keys_are_replaced(
+    fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
+) -> None:
+    target = bedrock_target(fakes)
+    assert (await probe_provider(target, http)).ok
+    for key in list(fakes.aws_credentials.keys):
+        fakes.aws_credentials.revoke(key)
+    rejected = await probe_provider(target, http)
+    assert (rejected.reason, rejected.http_status) == ("InvalidCredentials", 403)
+    assert (await probe_provider(target, http)).ok
+    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 2}
+
+
+async def test_no_credentials(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    result = await probe_provider(bedrock_target(fakes), http)
+    assert (result.ok, result.reason, result.retryable) == (False, "CredentialsUnavailable", False)
+    assert "no AWS credentials" in result.message
+    assert fakes.bedrock.requests == []
+
+
+async def test_sts_unreachable(
+    fakes: FakeProviders,
+    http: ProbeHTTP,
+    web_identity: SimpleNamespace,
+    tools: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{tools.closed_port()}")
+    result = await probe_provider(bedrock_target(fakes), http)
+    assert (result.ok, result.reason) == (False, "Unreachable"), result
+
+
+async def test_api_key(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    key = fakes.bedrock.api_keys.new()
+    target = bedrock_target(fakes, api_key=key)
+    assert (await probe_provider(target, http)).ok
+    assert fakes.bedrock.requests[-1].header("Authorization") == f"Bearer {key}"
+    assert fakes.bedrock.principals == ["api-key"]
+    fakes.bedrock.api_keys.revoke(key)
+    result = await probe_provider(target, http)
+    assert result.reason == "InvalidCredentials"
+    assert key not in result.message
+
+
+def test_default_endpoint() -> None:
+    from flokoa_controller.providers.bedrock import default_endpoint
+
+    assert default_endpoint("us-west-2") == "https://bedrock.us-west-2.amazonaws.com"
+    assert default_endpoint("cn-north-1") == "https://bedrock.cn-north-1.amazonaws.com.cn"
+
+
+async def test_expiring_credentials_are_refreshed(
+    fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
+) -> None:
+    """botocore refreshes temporary keys that expire within its mandatory window."""
+    fakes.sts.lifetime = 300
+    target = bedrock_target(fakes)
+    for _ in range(3):
+        assert (await probe_provider(target, http)).ok
+    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 3}
+    assert http.credentials.created == 1
