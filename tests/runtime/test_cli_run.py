@@ -1,0 +1,225 @@
+"""``flokoa-controller run`` as a process against envtest: JSON logs, probes, leader election,
+SIGTERM → graceful exit 0 with the Lease released, lost Lease → exit 1, bad flags → exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from flokoa_controller.envtest.server import APIServer
+
+pytestmark = pytest.mark.timeout(90)
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "config" / "crd"
+LEASE = "flokoa-cli-test"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[APIServer]:
+    crds = [p for p in sorted(CRDS.glob("*.yaml")) if p.name != "kustomization.yaml"]
+    async with APIServer(bookmark_interval=0.5, crds=crds) as server:
+        yield server
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOKOA_")}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    env.pop("KUBECONFIG", None)
+    return env
+
+
+class Process:
+    """A ``flokoa-controller run`` child whose JSON log lines are collected as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for line in self.proc.stderr:
+            text = line.decode(errors="replace").rstrip("\n")
+            self.raw.append(text)
+            try:
+                self.lines.append(json.loads(text))
+            except json.JSONDecodeError:
+                continue
+
+    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return next((line for line in self.lines if predicate(line)), None)
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 30.0
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (found := self.find(predicate)) is None:
+            if self.proc.returncode is not None or loop.time() > deadline:
+                raise AssertionError("log line not seen:\n" + "\n".join(self.raw[-30:]))
+            await asyncio.sleep(0.05)
+        return found
+
+    async def exit_code(self, within: float = 30.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), within)
+        await self._reader
+        return code
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+async def start(*args: str) -> Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flokoa_controller",
+        "run",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=ROOT,
+    )
+    return Process(proc)
+
+
+def run_args(api: APIServer, *extra: str) -> list[str]:
+    return [
+        "--kubeconfig",
+        str(api.kubeconfig_path),
+        "--log-format",
+        "json",
+        "--health-probe-bind-address",
+        "127.0.0.1:0",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+        "--leader-elect",
+        "--leader-election-id",
+        LEASE,
+        "--leader-election-namespace",
+        "default",
+        "--lease-duration",
+        "4s",
+        "--renew-deadline",
+        "3s",
+        "--retry-period",
+        "500ms",
+        *extra,
+    ]
+
+
+def address_of(proc: Process, role: str) -> str:
+    line = proc.find(lambda entry: entry.get("role") == role and "address" in entry)
+    assert line is not None
+    return f"http://{line['address']}"
+
+
+def holder(api: APIServer) -> str:
+    lease = api.get_object("coordination.k8s.io/v1", "Lease", LEASE, "default")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+async def test_sigterm_shuts_down_gracefully_and_releases_the_lease(api: APIServer) -> None:
+    proc = await start(*run_args(api))
+    try:
+        await proc.wait_for(lambda e: e.get("msg") == "Caches synced")
+        await proc.wait_for(lambda e: e.get("msg") == "Successfully acquired lease")
+        identity = holder(api)
+        assert identity
+        health = address_of(proc, "health")
+        metrics = address_of(proc, "metrics")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{health}/readyz") as resp:
+                assert resp.status == 200
+            async with session.get(f"{metrics}/metrics") as resp:
+                text = await resp.text()
+        assert 'leader_election_master_status{name="' + LEASE + '"} 1.0' in text
+        proc.proc.send_signal(signal.SIGTERM)
+        assert await proc.exit_code() == 0
+    finally:
+        proc.kill()
+    assert holder(api) == ""
+    assert all(set(line) >= {"ts", "level", "logger", "msg"} for line in proc.lines)
+    assert proc.find(lambda e: e.get("msg") == "Manager stopped") is not None
+
+
+async def test_lost_lease_exits_non_zero(api: APIServer) -> None:
+    proc = await start(*run_args(api))
+    try:
+        await proc.wait_for(lambda e: e.get("msg") == "Successfully acquired lease")
+        api.patch_object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            LEASE,
+            {"spec": {"holderIdentity": "someone-else", "leaseDurationSeconds": 60}},
+            namespace="default",
+        )
+        assert await proc.exit_code() == 1
+    finally:
+        proc.kill()
+    assert proc.find(lambda e: e.get("level") == "error" and "lost" in e.get("msg", "").lower())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--renew-deadline", "20s"], "--lease-duration must be greater than --renew-deadline"),
+        (["--leader-election-namespace", ""], "--leader-election-namespace is required"),
+    ],
+)
+async def test_invalid_configuration_exits_2(
+    api: APIServer, extra: list[str], message: str
+) -> None:
+    proc = await start(*run_args(api, *extra))
+    try:
+        assert await proc.exit_code() == 2
+    finally:
+        proc.kill()
+    assert any(message in line for line in proc.raw), proc.raw[-5:]
+
+
+async def test_help_documents_flags_and_environment_variables() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flokoa_controller",
+        "run",
+        "--help",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=ROOT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    text = " ".join(out.decode().split())
+    for flag in (
+        "--kubeconfig",
+        "--namespace",
+        "--leader-elect",
+        "--leader-election-id",
+        "--leader-election-namespace",
+        "--lease-duration",
+        "--renew-deadline",
+        "--retry-period",
+        "--metrics-bind-address",
+        "--health-probe-bind-address",
+        "--max-concurrent-reconciles",
+        "--log-format",
+        "--log-level",
+    ):
+        assert flag in text
+        assert "FLOKOA_" + flag[2:].upper().replace("-", "_") in text
