@@ -1,0 +1,112 @@
+"""Prometheus metrics of the ModelProvider and Model controllers.
+
+- ``flokoa_provider_probe_total{provider,result}``: provider probes by provider type and
+  outcome; ``result`` is the probe's reason (``ProbeSucceeded``, ``RateLimited``,
+  ``InvalidCredentials``, ``Timeout``, ...).
+- ``flokoa_provider_probe_duration_seconds{provider}``: probe durations (credential
+  acquisition included).
+- ``flokoa_model_check_total{provider,result}``: model existence checks, likewise.
+- ``flokoa_status_updates_total{kind}``: status writes (a converged cluster adds none).
+- ``flokoa_modelproviders{provider,ready}`` and ``flokoa_models{provider,ready}``: how many
+  objects the cache holds per provider type and readiness, computed from the informer store
+  at scrape time by :class:`ReadinessCollector` (no bookkeeping to drift).
+
+Labels never carry object names or anything from a Secret.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "MODEL_CHECKS",
+    "PROBE_DURATION",
+    "PROBE_TOTAL",
+    "STATUS_UPDATES",
+    "ReadinessCollector",
+    "register_collector",
+]
+
+PROBE_TOTAL = Counter(
+    "flokoa_provider_probe_total",
+    "Provider probes by provider type and result (the probe's reason).",
+    ["provider", "result"],
+)
+PROBE_DURATION = Histogram(
+    "flokoa_provider_probe_duration_seconds",
+    "Duration of provider probes, credential acquisition included.",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+MODEL_CHECKS = Counter(
+    "flokoa_model_check_total",
+    "Model existence checks by provider type and result (the probe's reason).",
+    ["provider", "result"],
+)
+STATUS_UPDATES = Counter(
+    "flokoa_status_updates_total",
+    "Status writes by kind (an unchanged object is never written).",
+    ["kind"],
+)
+for _kind in ("ModelProvider", "Model"):
+    STATUS_UPDATES.labels(_kind)
+
+PROVIDER_TYPES = ("openai", "anthropic", "google", "bedrock")
+
+
+def _readiness(obj: dict[str, Any]) -> tuple[str, str]:
+    status = obj.get("status") or {}
+    provider = status.get("provider") if isinstance(status, dict) else None
+    ready = isinstance(status, dict) and status.get("ready") is True
+    return (provider if provider in PROVIDER_TYPES else "unknown", "true" if ready else "false")
+
+
+class ReadinessCollector(Collector):
+    """A gauge ``<name>{provider,ready}`` counted over a store's objects at scrape time.
+
+    ``objects`` returns the cached objects (e.g. ``informer.store.list``). Every provider
+    type is reported with both readiness values, zeros included, so alerts see no gaps.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, objects: Callable[[], Iterable[dict[str, Any]]]
+    ) -> None:
+        """Count ``objects()`` into the gauge ``name``."""
+        self.name = name
+        self.documentation = documentation
+        self.objects = objects
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The metric family without samples (lets the registry check for clashes)."""
+        yield GaugeMetricFamily(self.name, self.documentation, labels=["provider", "ready"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Count the objects by (provider, ready)."""
+        counts = Tally(_readiness(obj) for obj in self.objects())
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["provider", "ready"])
+        keys = {(p, r) for p in PROVIDER_TYPES for r in ("true", "false")} | set(counts)
+        for provider, ready in sorted(keys):
+            family.add_metric([provider, ready], counts.get((provider, ready), 0))
+        yield family
+
+
+def register_collector(
+    collector: Collector, registry: CollectorRegistry = REGISTRY
+) -> Callable[[], None]:
+    """Register ``collector``; return a function that unregisters it (idempotent)."""
+    registry.register(collector)
+    done = False
+
+    def unregister() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            registry.unregister(collector)
+
+    return unregister

@@ -1,0 +1,401 @@
+"""The ModelProvider reconciler: cached state → (maybe a probe) → desired status → patch.
+
+One reconcile of ``namespace/name``:
+
+1. Read the ModelProvider from the informer cache (gone: nothing to do, no finalizer).
+2. Validate the spec with the API types (the same rules as the CRD's CEL). Invalid →
+   ``Ready=False InvalidSpec`` with the rule's message; not requeued (a spec change brings
+   the object back).
+3. Resolve the referenced Secrets against the digest cache (own namespace only) and compute
+   ``secretHash``. A missing Secret or key, or an empty value → ``SecretNotFound`` /
+   ``SecretKeyNotFound`` / ``InvalidSecret`` without any API call; a Secret event brings the
+   object back.
+4. Decide from the status whether a probe is due (:mod:`.schedule`): on a spec or
+   ``secretHash`` change, after the jittered re-validation interval, or after the backoff
+   of a transient failure. Not due → requeue for when it is; nothing written.
+5. Probe: GET the Secrets, validate the values (``InvalidSecret``, ``InvalidCACertificate``),
+   build the :class:`~flokoa_controller.providers.target.ProbeTarget`, run the provider's
+   free authenticated list call, drop the values.
+6. Compute the desired status — ``provider``, ``ready``, conditions ``Ready``,
+   ``SecretResolved``, ``CredentialsValid``, ``EndpointReachable``, ``observedGeneration``,
+   ``secretHash``, ``lastProbeTime``, ``endpoint`` — and merge-patch ``/status`` only if it
+   differs from the cached one. Events on transitions of ``Ready`` only.
+
+The workqueue never hands one key to two workers, so there is at most one probe per
+provider at a time; ``ProbeHTTP`` bounds the probes in flight per destination host.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
+
+from flokoa_controller.api.common import PROVIDER_TYPES
+from flokoa_controller.api.modelprovider import ModelProviderSpec
+from flokoa_controller.controllers.conditions import (
+    FALSE,
+    TRUE,
+    UNKNOWN,
+    ConditionStatus,
+    Reason,
+    Type,
+    find_condition,
+    format_time,
+    parse_time,
+    set_conditions,
+)
+from flokoa_controller.controllers.probing import Prober
+from flokoa_controller.controllers.schedule import Decision, LastProbe, Schedule, decide
+from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
+from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
+from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.runtime.controller import Request, Result
+from flokoa_controller.runtime.store import Store
+
+__all__ = [
+    "INSECURE_NOTE",
+    "MANAGED_STATUS_FIELDS",
+    "EventSink",
+    "ModelProviderReconciler",
+    "Verdict",
+    "describe_validation_error",
+    "last_probe",
+    "provider_type_of",
+    "utc_now",
+]
+
+log = logging.getLogger(__name__)
+
+MANAGED_STATUS_FIELDS: Final = (
+    "provider",
+    "ready",
+    "conditions",
+    "observedGeneration",
+    "secretHash",
+    "lastProbeTime",
+    "endpoint",
+)
+"""The status fields this reconciler owns."""
+
+INSECURE_NOTE: Final = (
+    "WARNING: TLS certificate verification is disabled (tls.insecureSkipVerify): "
+    "credentials are exposed to any man-in-the-middle"
+)
+"""Appended to the Ready message of a provider that skips certificate verification."""
+
+_SECRET_REASONS: Final = frozenset(
+    {
+        Reason.SECRET_NOT_FOUND,
+        Reason.SECRET_KEY_NOT_FOUND,
+        Reason.INVALID_SECRET,
+        Reason.INVALID_CA_CERTIFICATE,
+        Reason.SECRET_ACCESS_DENIED,
+    }
+)
+_CREDENTIAL_REASONS: Final = frozenset({Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE})
+
+Cond = tuple[ConditionStatus, str, str]
+"""(status, reason, message) of one condition."""
+
+
+class EventSink(Protocol):
+    """Where events go (``runtime.events.EventRecorder`` is one)."""
+
+    def event(self, obj: Mapping[str, Any], type: Any, reason: str, message: str) -> None:
+        """Record an event about ``obj``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The four conditions of a ModelProvider."""
+
+    ready: Cond
+    """``Ready``: the summary (its reason is the specific cause when not True)."""
+    secret_resolved: Cond
+    """``SecretResolved``."""
+    credentials_valid: Cond
+    """``CredentialsValid``."""
+    endpoint_reachable: Cond
+    """``EndpointReachable``."""
+
+    def updates(self) -> list[tuple[str, ConditionStatus, str, str]]:
+        """As ``set_conditions`` updates, Ready first."""
+        return [
+            (Type.READY, *self.ready),
+            (Type.SECRET_RESOLVED, *self.secret_resolved),
+            (Type.CREDENTIALS_VALID, *self.credentials_valid),
+            (Type.ENDPOINT_REACHABLE, *self.endpoint_reachable),
+        ]
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per broken rule: ``spec.<path>: <message>`` (values are never quoted)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in ("spec", *error.get("loc", ())))
+        lines.append(f"{path}: {error.get('msg', 'invalid')}")
+    return "; ".join(lines) or "spec is invalid"
+
+
+def _invalid_spec_verdict(message: str) -> Verdict:
+    unknown: Cond = (UNKNOWN, Reason.NOT_PROBED, "not checked: the spec is invalid")
+    return Verdict((FALSE, Reason.INVALID_SPEC, message), unknown, unknown, unknown)
+
+
+def _secret_verdict(problem: SecretProblem) -> Verdict:
+    unknown: Cond = (UNKNOWN, Reason.NOT_PROBED, f"not probed: {problem.reason}")
+    return Verdict(
+        (FALSE, problem.reason, problem.message),
+        (FALSE, problem.reason, problem.message),
+        unknown,
+        unknown,
+    )
+
+
+def _probe_verdict(result: ProbeResult, secrets_referenced: bool, insecure: bool) -> Verdict:
+    resolved: Cond = (
+        (TRUE, Reason.SECRET_FOUND, "every referenced Secret key was found and is well formed")
+        if secrets_referenced
+        else (
+            TRUE,
+            Reason.NO_SECRET_REFERENCED,
+            "no Secret referenced: the controller's ambient cloud identity is used",
+        )
+    )
+    reason, message = result.reason, result.message
+    if result.ok:
+        ready_message = f"Provider is configured and ready: {message}"
+        if insecure:
+            ready_message = f"{ready_message}; {INSECURE_NOTE}"
+        return Verdict(
+            (TRUE, reason, ready_message),
+            resolved,
+            (TRUE, Reason.CREDENTIALS_ACCEPTED, message),
+            (TRUE, Reason.ENDPOINT_RESPONDED, message),
+        )
+    if reason in _CREDENTIAL_REASONS:
+        endpoint_cond: Cond = (
+            (TRUE, Reason.ENDPOINT_RESPONDED, message)
+            if result.http_status is not None
+            else (UNKNOWN, Reason.NOT_PROBED, f"not reached: {reason}")
+        )
+        return Verdict((FALSE, reason, message), resolved, (FALSE, reason, message), endpoint_cond)
+    if reason == Reason.INVALID_CA_CERTIFICATE:
+        unknown: Cond = (UNKNOWN, Reason.NOT_PROBED, f"not probed: {reason}")
+        return Verdict((FALSE, reason, message), (FALSE, reason, message), unknown, unknown)
+    return Verdict(
+        (FALSE, reason, message),
+        resolved,
+        (UNKNOWN, Reason.NOT_VERIFIED, f"not verified: {reason}"),
+        (FALSE, reason, message),
+    )
+
+
+def last_probe(status: Mapping[str, Any]) -> LastProbe | None:
+    """What ``status`` says about the last check (``None``: it never completed one)."""
+    probed = parse_time(status.get("lastProbeTime"))
+    generation = status.get("observedGeneration")
+    secret_hash = status.get("secretHash")
+    ready = find_condition(status.get("conditions"), Type.READY)
+    if probed is None or not isinstance(generation, int) or not isinstance(secret_hash, str):
+        return None
+    if ready is None or ready.get("reason") in (None, Reason.INVALID_SPEC):
+        return None
+    reason = str(ready.get("reason"))
+    failing = Type.SECRET_RESOLVED if reason in _SECRET_REASONS else Type.ENDPOINT_REACHABLE
+    condition = find_condition(status.get("conditions"), failing)
+    since = parse_time(condition.get("lastTransitionTime")) if condition is not None else None
+    return LastProbe(probed, generation, secret_hash, reason, since)
+
+
+def provider_type_of(spec: object) -> str | None:
+    """The provider block of a raw (possibly invalid) spec, when exactly one is set."""
+    if not isinstance(spec, Mapping):
+        return None
+    present = [p for p in PROVIDER_TYPES if spec.get(p) is not None]
+    return present[0] if len(present) == 1 else None
+
+
+def utc_now() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+class ModelProviderReconciler:
+    """Reconciles ModelProviders (see the module docstring).
+
+    ``providers``/``secrets``: the informer stores (Secrets as digests). ``writer``: status
+    writes. ``prober``: Secret reads and probes. ``recorder``: events. ``schedule``: probe
+    timing. ``now``: wall clock (UTC) for status timestamps.
+    """
+
+    def __init__(
+        self,
+        *,
+        providers: Store,
+        secrets: Store,
+        writer: StatusWriter,
+        prober: Prober,
+        recorder: EventSink,
+        schedule: Schedule | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """Create the reconciler (see the class docstring)."""
+        self.providers = providers
+        self.secrets = secrets
+        self.writer = writer
+        self.prober = prober
+        self.recorder = recorder
+        self.schedule = schedule or Schedule()
+        self.now = now
+
+    def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.secrets.get_by(name, namespace)
+
+    async def reconcile(self, request: Request) -> Result:
+        """Reconcile one ModelProvider; see the module docstring for the steps."""
+        obj = self.providers.get_by(request.name, request.namespace)
+        if obj is None:
+            return Result()
+        metadata = obj.get("metadata") or {}
+        generation = int(metadata.get("generation") or 0)
+        raw_status = obj.get("status")
+        status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+        namespace = request.namespace
+
+        try:
+            spec = ModelProviderSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            message = describe_validation_error(exc)
+            base: dict[str, Any] = {"observedGeneration": generation}
+            if status.get("lastProbeTime"):
+                base["lastProbeTime"] = status["lastProbeTime"]
+            provider = provider_type_of(obj.get("spec"))
+            if provider is not None:
+                base["provider"] = provider
+            await self._commit(obj, status, base, _invalid_spec_verdict(message), generation)
+            return Result()
+
+        refs = secret_refs(spec)
+        cached = resolve_from_cache(namespace, refs, self._lookup_secret)
+        base = {
+            "provider": spec.provider,
+            "observedGeneration": generation,
+            "endpoint": endpoint(spec),
+            "secretHash": cached.secret_hash,
+        }
+        if status.get("lastProbeTime"):
+            base["lastProbeTime"] = status["lastProbeTime"]
+        if cached.problem is not None:
+            await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
+            return Result()
+
+        uid = str(metadata.get("uid") or request)
+        decision = decide(
+            self.now(),
+            last_probe(status),
+            generation=generation,
+            secret_hash=cached.secret_hash,
+            schedule=self.schedule,
+            seed=uid,
+        )
+        if not decision.probe:
+            return Result(requeue_after=decision.requeue_after)
+        log.debug("Probing provider (%s)", decision.cause)
+
+        resolved, read_hash = await self.prober.resolve(namespace, refs)
+        if isinstance(resolved, SecretProblem):
+            verdict = _secret_verdict(resolved)
+        else:
+            target = build_target(spec, resolved)
+            del resolved
+            result = await self.prober.probe_provider(target)
+            del target
+            insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
+            verdict = _probe_verdict(result, bool(refs), insecure)
+            log.info(
+                "Probed provider: %s",
+                result.reason,
+                extra={"url": result.url, "http_status": result.http_status},
+            )
+        now = self.now()
+        base["secretHash"] = read_hash or cached.secret_hash
+        base["lastProbeTime"] = format_time(now)
+        desired = await self._commit(obj, status, base, verdict, generation, now=now)
+        following = decide(
+            now,
+            last_probe(desired),
+            generation=generation,
+            secret_hash=str(base["secretHash"]),
+            schedule=self.schedule,
+            seed=uid,
+        )
+        return Result(requeue_after=_next(following, self.schedule))
+
+    async def _commit(
+        self,
+        obj: Mapping[str, Any],
+        status: Mapping[str, Any],
+        base: Mapping[str, Any],
+        verdict: Verdict,
+        generation: int,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write the desired status if it differs; emit transition events; return it."""
+        conditions = set_conditions(
+            status.get("conditions"), verdict.updates(), generation, now or self.now()
+        )
+        desired: dict[str, Any] = {
+            **base,
+            "ready": verdict.ready[0] == TRUE,
+            "conditions": conditions,
+        }
+        metadata = obj.get("metadata") or {}
+        key = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        written = await self.writer.write(
+            obj,
+            desired,
+            MANAGED_STATUS_FIELDS,
+            cached=lambda: self.providers.get(key),
+        )
+        if written:
+            self._events(obj, status, verdict)
+        return desired
+
+    def _events(self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: Verdict) -> None:
+        before = find_condition(old.get("conditions"), Type.READY)
+        was_ready = before is not None and before.get("status") == TRUE
+        status, reason, message = verdict.ready
+        if status == TRUE:
+            if not was_ready:
+                self.recorder.event(obj, "Normal", "ProviderReady", message)
+            insecure_before = (
+                before is not None and was_ready and INSECURE_NOTE in str(before.get("message"))
+            )
+            if INSECURE_NOTE in message and not insecure_before:
+                self.recorder.event(obj, "Warning", "InsecureTLS", INSECURE_NOTE)
+            return
+        if before is not None and (before.get("status"), before.get("reason")) == (
+            status,
+            reason,
+        ):
+            return
+        if reason in _SECRET_REASONS or reason == Reason.INVALID_SPEC:
+            self.recorder.event(obj, "Warning", reason, message)
+        else:
+            self.recorder.event(obj, "Warning", "ProbeFailed", f"{reason}: {message}")
+
+
+def _next(decision: Decision, schedule: Schedule) -> float:
+    """Seconds until the next probe after one just made (at least the backoff base)."""
+    if decision.probe:
+        return schedule.backoff_base
+    return max(decision.requeue_after, schedule.backoff_base)

@@ -1,0 +1,159 @@
+"""Running one check against a provider: read the Secrets, build the target, probe, forget.
+
+:class:`Prober` is shared by the two reconcilers. :meth:`Prober.resolve` reads the
+referenced Secrets from the API server (in the object's own namespace only) and validates
+them; :meth:`Prober.probe_provider` and :meth:`Prober.probe_model` run the provider's free
+list/get call through the shared :class:`~flokoa_controller.providers.http.ProbeHTTP`, with
+an overall deadline, metrics, and a guard that turns any unexpected exception into a
+``ProbeError`` result whose message carries no secret (the exception's own text is scrubbed
+of every value the target holds).
+
+Secret values exist only inside one ``resolve → build_target → probe`` sequence of a
+reconcile; nothing here keeps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from flokoa_controller.controllers.conditions import Reason
+from flokoa_controller.controllers.metrics import MODEL_CHECKS, PROBE_DURATION, PROBE_TOTAL
+from flokoa_controller.controllers.secrets import (
+    SecretKeyRef,
+    SecretProblem,
+    SecretReadDenied,
+    SecretValues,
+    ValidatedSecrets,
+    fetch_values,
+    validate_values,
+)
+from flokoa_controller.controllers.status import StatusClient
+from flokoa_controller.kube.errors import Forbidden, NotFound
+from flokoa_controller.kube.resources import SECRETS
+from flokoa_controller.providers import probe_model as default_probe_model
+from flokoa_controller.providers import probe_provider as default_probe_provider
+from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.result import ProbeResult, scrub
+from flokoa_controller.providers.target import ProbeTarget
+
+__all__ = ["ModelProbe", "Prober", "ProviderProbe"]
+
+log = logging.getLogger(__name__)
+
+ProviderProbe = Callable[[ProbeTarget, ProbeHTTP], Awaitable[ProbeResult]]
+"""``providers.probe_provider``'s signature."""
+ModelProbe = Callable[[ProbeTarget, str, ProbeHTTP], Awaitable[ProbeResult]]
+"""``providers.probe_model``'s signature."""
+
+
+class Prober:
+    """Reads Secrets and runs probes for the reconcilers (see the module docstring).
+
+    ``client``: the API client (Secret reads). ``http``: the shared probe HTTP client.
+    ``deadline_factor``/``deadline_slack``: a whole probe (token exchange plus GET) is
+    abandoned after ``factor * timeoutSeconds + slack`` seconds and reported as ``Timeout``.
+    ``probe_provider``/``probe_model``: the probe functions (the providers package's).
+    """
+
+    def __init__(
+        self,
+        client: StatusClient,
+        http: ProbeHTTP,
+        *,
+        deadline_factor: float = 3.0,
+        deadline_slack: float = 5.0,
+        probe_provider: ProviderProbe = default_probe_provider,
+        probe_model: ModelProbe = default_probe_model,
+    ) -> None:
+        """Create the prober (see the class docstring)."""
+        self.client = client
+        self.http = http
+        self.deadline_factor = deadline_factor
+        self.deadline_slack = deadline_slack
+        self._probe_provider = probe_provider
+        self._probe_model = probe_model
+
+    async def _get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        try:
+            secret: Mapping[str, Any] = await self.client.get(SECRETS, name, namespace)
+        except NotFound:
+            return None
+        except Forbidden:
+            raise SecretReadDenied from None
+        return secret
+
+    async def resolve(
+        self, namespace: str, refs: Sequence[SecretKeyRef]
+    ) -> tuple[ValidatedSecrets | SecretProblem, str | None]:
+        """Read and validate the referenced values.
+
+        Returns the validated values (or the problem) and the ``secretHash`` of the bytes
+        read (``None`` when a Secret or key was missing, or the read was refused).
+        """
+        fetched = await fetch_values(namespace, refs, self._get_secret)
+        if isinstance(fetched, SecretProblem):
+            return fetched, None
+        digest = fetched.secret_hash
+        validated = validate_values(namespace, refs, fetched)
+        _forget(fetched)
+        return validated, digest
+
+    def _deadline(self, target: ProbeTarget) -> float:
+        return self.deadline_factor * target.timeout + self.deadline_slack
+
+    async def _guarded(
+        self, target: ProbeTarget, what: str, call: Callable[[], Awaitable[ProbeResult]]
+    ) -> ProbeResult:
+        start = time.monotonic()
+        deadline = self._deadline(target)
+        try:
+            async with asyncio.timeout(deadline):
+                return await call()
+        except TimeoutError:
+            return ProbeResult(
+                ok=False,
+                reason=Reason.TIMEOUT,
+                message=f"{what} did not complete within {deadline:g}s",
+                url="",
+                http_status=None,
+                duration=time.monotonic() - start,
+                retryable=True,
+            )
+        except Exception as exc:
+            text = scrub(str(exc), target.secret_values())
+            log.warning("Probe failed unexpectedly: %s: %s", type(exc).__name__, text[:300])
+            return ProbeResult(
+                ok=False,
+                reason=Reason.PROBE_ERROR,
+                message=f"{what} failed unexpectedly: {type(exc).__name__}",
+                url="",
+                http_status=None,
+                duration=time.monotonic() - start,
+                retryable=True,
+            )
+
+    async def probe_provider(self, target: ProbeTarget) -> ProbeResult:
+        """Probe the provider's credentials and network path (counted in the metrics)."""
+        result = await self._guarded(
+            target, "provider probe", lambda: self._probe_provider(target, self.http)
+        )
+        PROBE_TOTAL.labels(target.kind, result.reason).inc()
+        PROBE_DURATION.labels(target.kind).observe(result.duration)
+        return result
+
+    async def probe_model(self, target: ProbeTarget, model: str) -> ProbeResult:
+        """Check that ``model`` exists at the provider (counted in the metrics)."""
+        result = await self._guarded(
+            target, f'model check of "{model}"', lambda: self._probe_model(target, model, self.http)
+        )
+        MODEL_CHECKS.labels(target.kind, result.reason).inc()
+        return result
+
+
+def _forget(values: SecretValues) -> None:
+    """Drop the raw bytes as soon as they are decoded (best effort)."""
+    values.clear()

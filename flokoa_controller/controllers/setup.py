@@ -1,0 +1,311 @@
+"""Wire the ModelProvider and Model controllers into a Manager (the ``run`` setup plugin).
+
+:func:`setup_controllers` creates, on the manager:
+
+- three shared informers: ModelProviders, Models and Secrets (Secrets transformed to
+  per-key digests by the runtime: the cache never holds a payload);
+- two indexes: ModelProviders by the Secrets they reference (``namespace/name``), Models by
+  the ModelProvider they reference (``namespace/name``);
+- the ``modelprovider`` controller, watching ModelProviders and — through the index — the
+  Secrets they reference (a change to any other Secret maps to no request, so costs no
+  work);
+- the ``model`` controller, watching Models and — through the index — their ModelProviders
+  (every provider status change re-reconciles its Models);
+- the shared probe HTTP client, the event recorder and the readiness gauges, started and
+  stopped with the manager.
+
+:func:`add_flags` adds the controllers' flags to ``flokoa-controller run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from flokoa_controller.controllers.metrics import ReadinessCollector, register_collector
+from flokoa_controller.controllers.model import ModelReconciler
+from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
+from flokoa_controller.controllers.probing import ModelProbe, Prober, ProviderProbe
+from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
+from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
+from flokoa_controller.controllers.status import StatusClient, StatusWriter
+from flokoa_controller.kube.resources import SECRETS
+from flokoa_controller.providers import probe_model as default_probe_model
+from flokoa_controller.providers import probe_provider as default_probe_provider
+from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.runtime.controller import Controller, Request
+from flokoa_controller.runtime.events import EventRecorder
+from flokoa_controller.runtime.informer import Informer
+from flokoa_controller.runtime.manager import Manager
+from flokoa_controller.runtime.options import ManagerOptions, add_env_flag, parse_duration
+from flokoa_controller.runtime.store import key_of
+
+__all__ = [
+    "MODELS_BY_PROVIDER",
+    "PROVIDERS_BY_SECRET",
+    "ControllerSettings",
+    "Controllers",
+    "add_flags",
+    "models_by_provider",
+    "providers_by_secret",
+    "setup_controllers",
+]
+
+log = logging.getLogger(__name__)
+
+PROVIDERS_BY_SECRET = "secrets"
+"""Index of the ModelProvider store: ``namespace/secret-name`` of every referenced Secret."""
+MODELS_BY_PROVIDER = "provider"
+"""Index of the Model store: ``namespace/provider-name`` of the referenced ModelProvider."""
+
+EVENT_COMPONENT = "flokoa-controller"
+"""``source.component`` of the events the controllers record."""
+
+
+def _name_at(obj: object, *path: str) -> str | None:
+    for part in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(part)
+    return obj if isinstance(obj, str) and obj else None
+
+
+def providers_by_secret(obj: dict[str, Any]) -> list[str]:
+    """Index function: the Secrets a ModelProvider references, as ``namespace/name``.
+
+    Reads the raw spec (so even an invalid spec is indexed and re-reconciled when its
+    Secret appears); every reference is in the provider's own namespace.
+    """
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    spec = obj.get("spec")
+    names = [
+        _name_at(spec, "apiKeySecretRef", "name"),
+        _name_at(spec, "google", "vertex", "serviceAccountKeySecretRef", "name"),
+        _name_at(spec, "bedrock", "credentialsSecretRef", "name"),
+        _name_at(spec, "tls", "caSecretRef", "name"),
+    ]
+    return [f"{namespace}/{name}" for name in dict.fromkeys(n for n in names if n)]
+
+
+def models_by_provider(obj: dict[str, Any]) -> list[str]:
+    """Index function: the ModelProvider a Model references, as ``namespace/name``."""
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    name = _name_at(obj.get("spec"), "providerRef", "name")
+    return [f"{namespace}/{name}"] if name else []
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the controllers' flags (each also settable as ``FLOKOA_<FLAG>``)."""
+    group = parser.add_argument_group("ModelProvider and Model controllers")
+    add_env_flag(
+        group,
+        "--provider-revalidate-interval",
+        type=parse_duration,
+        default="10m",
+        help="Re-probe an unchanged ModelProvider (and re-check its Models) this often, plus "
+        "up to 10%% jitter. Changes to the spec or a referenced Secret are probed at once.",
+    )
+    add_env_flag(
+        group,
+        "--probe-concurrency-per-host",
+        type=_positive_int,
+        default="8",
+        help="Most probe requests in flight to one destination (scheme, host, port).",
+    )
+    add_env_flag(
+        group,
+        "--probe-connect-timeout",
+        type=parse_duration,
+        default="10s",
+        help="Bound on the connect phase (TCP, TLS, proxy CONNECT) of a probe request; the "
+        "whole request is bounded by the provider's timeoutSeconds.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    """The controllers' own settings (from :func:`add_flags`' flags)."""
+
+    revalidate_interval: float = DEFAULT_REVALIDATE_INTERVAL
+    """Seconds between re-validations of an unchanged provider."""
+    probe_concurrency_per_host: int = 8
+    """Probe requests in flight per destination."""
+    probe_connect_timeout: float = 10.0
+    """Seconds the connect phase of a probe request may take."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ControllerSettings:
+        """Read the settings from parsed flags (missing flags keep their defaults)."""
+        default = cls()
+        return cls(
+            revalidate_interval=float(
+                getattr(args, "provider_revalidate_interval", None) or default.revalidate_interval
+            ),
+            probe_concurrency_per_host=int(
+                getattr(args, "probe_concurrency_per_host", None)
+                or default.probe_concurrency_per_host
+            ),
+            probe_connect_timeout=float(
+                getattr(args, "probe_connect_timeout", None) or default.probe_connect_timeout
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Controllers:
+    """What :func:`setup_controllers` built (tests and ``dev`` look inside)."""
+
+    providers: Informer
+    """The ModelProvider informer."""
+    models: Informer
+    """The Model informer."""
+    secrets: Informer
+    """The Secret informer (digests only)."""
+    provider_controller: Controller
+    """The ``modelprovider`` controller."""
+    model_controller: Controller
+    """The ``model`` controller."""
+    provider_reconciler: ModelProviderReconciler
+    """Its reconciler."""
+    model_reconciler: ModelReconciler
+    """Its reconciler."""
+    http: ProbeHTTP
+    """The shared probe HTTP client."""
+    recorder: EventRecorder
+    """The event recorder."""
+
+
+def setup_controllers(
+    manager: Manager,
+    options: ManagerOptions,
+    *,
+    settings: ControllerSettings | None = None,
+    http: ProbeHTTP | None = None,
+    now: Callable[[], datetime] = utc_now,
+    probe_provider: ProviderProbe = default_probe_provider,
+    probe_model: ModelProbe = default_probe_model,
+) -> Controllers:
+    """Create the informers, indexes, controllers and shared clients on ``manager``.
+
+    ``settings`` default to those in ``options.args``. ``http``, ``now`` and the probe
+    functions can be replaced (tests); an ``http`` passed in is not closed at shutdown.
+    """
+    settings = settings or ControllerSettings.from_args(options.args)
+    schedule = Schedule(interval=settings.revalidate_interval)
+    client = cast(Any, manager.client)
+    status_client = cast(StatusClient, client)
+
+    providers = manager.informer(
+        MODELPROVIDERS, indexers={PROVIDERS_BY_SECRET: providers_by_secret}
+    )
+    models = manager.informer(MODELS, indexers={MODELS_BY_PROVIDER: models_by_provider})
+    secrets = manager.informer(SECRETS)
+
+    own_http = http is None
+    probe_http = http or ProbeHTTP(
+        max_per_host=settings.probe_concurrency_per_host,
+        connect_timeout=settings.probe_connect_timeout,
+    )
+    recorder = EventRecorder(client, EVENT_COMPONENT)
+    prober = Prober(
+        status_client, probe_http, probe_provider=probe_provider, probe_model=probe_model
+    )
+
+    provider_writer = StatusWriter(status_client, MODELPROVIDERS)
+    model_writer = StatusWriter(status_client, MODELS)
+    providers.add_handler(provider_writer.handler)
+    models.add_handler(model_writer.handler)
+
+    provider_reconciler = ModelProviderReconciler(
+        providers=providers.store,
+        secrets=secrets.store,
+        writer=provider_writer,
+        prober=prober,
+        recorder=recorder,
+        schedule=schedule,
+        now=now,
+    )
+    model_reconciler = ModelReconciler(
+        models=models.store,
+        providers=providers.store,
+        writer=model_writer,
+        prober=prober,
+        recorder=recorder,
+        schedule=schedule,
+        now=now,
+    )
+    provider_controller = manager.new_controller("modelprovider", provider_reconciler)
+    model_controller = manager.new_controller("model", model_reconciler)
+
+    def providers_of_secret(secret: dict[str, Any]) -> list[Request]:
+        keys = providers.store.index_keys(PROVIDERS_BY_SECRET, key_of(secret))
+        return [_request(key) for key in sorted(keys)]
+
+    def models_of_provider(provider: dict[str, Any]) -> list[Request]:
+        keys = models.store.index_keys(MODELS_BY_PROVIDER, key_of(provider))
+        return [_request(key) for key in sorted(keys)]
+
+    provider_controller.watch(providers)
+    provider_controller.watch(secrets, providers_of_secret)
+    model_controller.watch(models)
+    model_controller.watch(providers, models_of_provider)
+
+    async def lifecycle() -> None:
+        """Serve the readiness gauges; close the shared clients at shutdown."""
+        unregister = []
+        for collector in (
+            ReadinessCollector(
+                "flokoa_modelproviders",
+                "ModelProviders in the cache by provider type and readiness.",
+                providers.store.list,
+            ),
+            ReadinessCollector(
+                "flokoa_models",
+                "Models in the cache by provider type and readiness.",
+                models.store.list,
+            ),
+        ):
+            try:
+                unregister.append(register_collector(collector))
+            except ValueError:  # another manager in this process already reports it
+                log.debug("Gauge %s already registered", collector.name)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for undo in unregister:
+                undo()
+            with contextlib.suppress(Exception):
+                await recorder.close()
+            if own_http:
+                await probe_http.close()
+
+    manager.add_runnable(lifecycle, needs_leader=False)
+    return Controllers(
+        providers=providers,
+        models=models,
+        secrets=secrets,
+        provider_controller=provider_controller,
+        model_controller=model_controller,
+        provider_reconciler=provider_reconciler,
+        model_reconciler=model_reconciler,
+        http=probe_http,
+        recorder=recorder,
+    )
+
+
+def _request(key: str) -> Request:
+    namespace, _, name = key.rpartition("/")
+    return Request(namespace, name)

@@ -1,0 +1,174 @@
+"""From a ModelProvider spec to what the probe needs: Secret references and the ProbeTarget.
+
+- :func:`secret_refs` lists every Secret key the spec references, in a fixed order (API key,
+  Vertex service-account key, Bedrock static keys, CA bundle). The secret index, the
+  ``secretHash`` and the reads all derive from this one list.
+- :func:`build_target` combines the spec with the validated values into a
+  :class:`~flokoa_controller.providers.target.ProbeTarget`, the only thing a probe sees.
+- :func:`endpoint` is the effective API root (defaults applied) for ``status.endpoint``.
+"""
+
+from __future__ import annotations
+
+from flokoa_controller.api.modelprovider import (
+    ANTHROPIC_DEFAULT_BASE_URL,
+    GEMINI_DEFAULT_BASE_URL,
+    ModelProviderSpec,
+)
+from flokoa_controller.controllers.secrets import Role, SecretKeyRef, ValidatedSecrets
+from flokoa_controller.providers.target import (
+    AWSCredentials,
+    BedrockSettings,
+    ProbeTarget,
+    TLSSettings,
+    VertexSettings,
+)
+
+__all__ = ["build_target", "endpoint", "secret_names", "secret_refs"]
+
+
+def secret_refs(spec: ModelProviderSpec) -> list[SecretKeyRef]:
+    """Every Secret key ``spec`` references (all in the ModelProvider's own namespace)."""
+    refs: list[SecretKeyRef] = []
+    if spec.api_key_secret_ref is not None:
+        ref = spec.api_key_secret_ref
+        refs.append(SecretKeyRef(Role.API_KEY, ref.name, ref.key, "spec.apiKeySecretRef"))
+    vertex = spec.google.vertex if spec.google is not None else None
+    if vertex is not None and vertex.service_account_key_secret_ref is not None:
+        sa = vertex.service_account_key_secret_ref
+        refs.append(
+            SecretKeyRef(
+                Role.SERVICE_ACCOUNT_KEY,
+                sa.name,
+                sa.key,
+                "spec.google.vertex.serviceAccountKeySecretRef",
+            )
+        )
+    if spec.bedrock is not None and spec.bedrock.credentials_secret_ref is not None:
+        creds = spec.bedrock.credentials_secret_ref
+        where = "spec.bedrock.credentialsSecretRef"
+        refs.append(SecretKeyRef(Role.ACCESS_KEY_ID, creds.name, creds.access_key_id_key, where))
+        refs.append(
+            SecretKeyRef(Role.SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key, where)
+        )
+        if creds.session_token_key is not None:
+            refs.append(
+                SecretKeyRef(Role.SESSION_TOKEN, creds.name, creds.session_token_key, where)
+            )
+    if spec.tls is not None and spec.tls.ca_secret_ref is not None:
+        ca = spec.tls.ca_secret_ref
+        refs.append(SecretKeyRef(Role.CA_BUNDLE, ca.name, ca.key, "spec.tls.caSecretRef"))
+    return refs
+
+
+def secret_names(spec: ModelProviderSpec) -> list[str]:
+    """The distinct names of the Secrets ``spec`` references, in reference order."""
+    return list(dict.fromkeys(ref.name for ref in secret_refs(spec)))
+
+
+def _vertex_root(location: str) -> str:
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def endpoint(spec: ModelProviderSpec) -> str:
+    """The API root the operator talks to, with the provider's defaults applied."""
+    if spec.openai is not None:
+        return spec.openai.base_url
+    if spec.anthropic is not None:
+        return spec.anthropic.base_url
+    if spec.google is not None:
+        if spec.google.base_url is not None:
+            return spec.google.base_url
+        if spec.google.vertex is not None:
+            return _vertex_root(spec.google.vertex.location)
+        return GEMINI_DEFAULT_BASE_URL
+    if spec.bedrock is not None:
+        return spec.bedrock.endpoint_url or f"https://bedrock.{spec.bedrock.region}.amazonaws.com"
+    raise ValueError("no provider block is set")  # unreachable for a validated spec
+
+
+def build_target(
+    spec: ModelProviderSpec,
+    secrets: ValidatedSecrets,
+    *,
+    timeout_seconds: float | None = None,
+) -> ProbeTarget:
+    """The :class:`ProbeTarget` for ``spec`` with the values in ``secrets``.
+
+    ``timeout_seconds`` overrides the provider block's ``timeoutSeconds`` (a Model's own
+    ``settings.timeoutSeconds``).
+    """
+    tls_spec = spec.tls
+    tls = TLSSettings(
+        ca_pem=secrets.ca_pem,
+        use_system_cas=bool(tls_spec and tls_spec.use_system_cas),
+        insecure_skip_verify=bool(tls_spec and tls_spec.insecure_skip_verify),
+    )
+    headers = dict(spec.default_headers)
+    if spec.openai is not None:
+        block = spec.openai
+        return ProbeTarget(
+            kind="openai",
+            base_url=block.base_url,
+            api_key=secrets.api_key,
+            organization_id=block.organization_id,
+            project=block.project,
+            api_version=block.api_version,
+            default_headers=headers,
+            timeout=float(timeout_seconds or block.timeout_seconds),
+            tls=tls,
+        )
+    if spec.anthropic is not None:
+        anthropic = spec.anthropic
+        return ProbeTarget(
+            kind="anthropic",
+            base_url=anthropic.base_url or ANTHROPIC_DEFAULT_BASE_URL,
+            api_key=secrets.api_key,
+            anthropic_version=anthropic.version,
+            default_headers=headers,
+            timeout=float(timeout_seconds or anthropic.timeout_seconds),
+            tls=tls,
+        )
+    if spec.google is not None:
+        google = spec.google
+        vertex = None
+        if google.vertex is not None:
+            vertex = VertexSettings(
+                project_id=google.vertex.project_id,
+                location=google.vertex.location,
+                service_account_info=(
+                    secrets.service_account.info if secrets.service_account else None
+                ),
+            )
+        return ProbeTarget(
+            kind="google",
+            base_url=google.base_url,
+            api_key=secrets.api_key,
+            default_headers=headers,
+            timeout=float(timeout_seconds or google.timeout_seconds),
+            tls=tls,
+            vertex=vertex,
+        )
+    if spec.bedrock is not None:
+        bedrock = spec.bedrock
+        static = None
+        if secrets.access_key_id is not None and secrets.secret_access_key is not None:
+            static = AWSCredentials(
+                access_key_id=secrets.access_key_id,
+                secret_access_key=secrets.secret_access_key,
+                session_token=secrets.session_token,
+            )
+        return ProbeTarget(
+            kind="bedrock",
+            base_url=bedrock.endpoint_url,
+            api_key=secrets.api_key,
+            default_headers=headers,
+            timeout=float(timeout_seconds or bedrock.timeout_seconds),
+            tls=tls,
+            bedrock=BedrockSettings(
+                region=bedrock.region, role_arn=bedrock.role_arn, static_credentials=static
+            ),
+        )
+    raise ValueError("no provider block is set")  # unreachable for a validated spec

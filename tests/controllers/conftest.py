@@ -1,0 +1,441 @@
+"""The controllers' end-to-end harness: cluster + fake providers + a running Manager.
+
+``harness`` (or ``make_harness(**options)`` for custom settings) gives a :class:`Harness`:
+the ``cluster`` fixture's API server (envtest, or the real cluster of
+``$FLOKOA_TEST_KUBECONFIG``), every fake provider over plain HTTP plus an OpenAI-compatible
+fake over HTTPS (certificate from ``harness.ca``), a fresh namespace, and the operator's
+Manager with ``setup_controllers`` running in the background. Objects are built with the
+helpers below; conditions are awaited from the controller's own informer cache (no API
+calls, so the audit log only shows what the controllers did).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+from google.auth.compute_engine import _metadata
+from prometheus_client import REGISTRY
+
+from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
+from flokoa_controller.controllers.setup import (
+    Controllers,
+    ControllerSettings,
+    setup_controllers,
+)
+from flokoa_controller.envtest import APIServer
+from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
+from flokoa_controller.envtest.testing import Cluster
+from flokoa_controller.kube.client import KubeClient
+from flokoa_controller.kube.config import load_kubeconfig
+from flokoa_controller.kube.errors import AlreadyExists, NotFound
+from flokoa_controller.kube.resources import EVENTS, NAMESPACES, SECRETS
+from flokoa_controller.runtime.manager import Manager
+from flokoa_controller.runtime.options import ManagerOptions
+
+TEST_AGENT = "flokoa-controllers-test"
+"""User-Agent of the test's own API client (the controller's requests are the others)."""
+
+_SCRUBBED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "BOTO_")
+_SCRUBBED = {
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CLOUDSDK_CONFIG",
+    "CLOUDSDK_CORE_PROJECT",
+}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No proxies, AWS or Google settings from the host; ambient identities lead nowhere."""
+    for name in list(os.environ):
+        if name.upper() in _SCRUBBED or name.upper().startswith(_SCRUBBED_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    nowhere = f"127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("GCE_METADATA_IP", nowhere)
+    monkeypatch.setenv("GCE_METADATA_HOST", nowhere)
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", nowhere)  # read at import time
+
+
+def b64(value: str | bytes) -> str:
+    """Base64 of a Secret value."""
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+def ready_condition(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The Ready condition of a cached object (None if absent)."""
+    if obj is None:
+        return None
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition
+    return None
+
+
+def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    """The condition ``type_`` of ``obj`` (AssertionError if absent)."""
+    for entry in (obj.get("status") or {}).get("conditions") or []:
+        if entry.get("type") == type_:
+            return entry
+    raise AssertionError(f"no {type_} condition in {obj.get('status')}")
+
+
+class StatusServer:
+    """A tiny HTTP(S) server answering every request with one status (or never answering)."""
+
+    def __init__(self, status: int | None, *, tls: trustme.CA | None = None) -> None:
+        self.status = status
+        self.tls = tls
+        self.requests = 0
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self.port = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if self.status is None:
+            await self._stop.wait()  # a black hole: the client times out
+            return web.Response(status=503)
+        return web.json_response(
+            {"error": {"message": f"forced {self.status}"}}, status=self.status
+        )
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> StatusServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self._runner.setup()
+        ssl_ctx = None
+        if self.tls is not None:
+            import ssl
+
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_ctx)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@dataclass
+class Harness:
+    """One running operator against a cluster, with fakes and a namespace of its own."""
+
+    cluster: Cluster
+    client: KubeClient
+    namespace: str
+    fakes: FakeProviders
+    tls_openai: FakeOpenAI
+    ca: trustme.CA
+    manager: Manager
+    controllers: Controllers
+    options: ManagerOptions
+    setup_args: dict[str, Any] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    created_namespaces: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> APIServer | None:
+        """The envtest server (None on a real cluster)."""
+        return self.cluster.api
+
+    # -- objects ------------------------------------------------------------------------
+
+    async def put_secret(
+        self, name: str, data: Mapping[str, str | bytes], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Create or replace the Secret ``name`` with ``data``."""
+        ns = namespace or self.namespace
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "type": "Opaque",
+            "data": {k: b64(v) for k, v in data.items()},
+        }
+        try:
+            return await self.client.create(SECRETS, body, ns)
+        except AlreadyExists:
+            current = await self.client.get(SECRETS, name, ns)
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return await self.client.update(SECRETS, body, ns)
+
+    async def put_provider(self, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the ModelProvider ``name`` (or replace its spec)."""
+        body = {
+            "apiVersion": "agent.flokoa.ai/v1alpha1",
+            "kind": "ModelProvider",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": dict(spec),
+        }
+        try:
+            return await self.client.create(MODELPROVIDERS, body, self.namespace)
+        except AlreadyExists:
+            return await self.client.patch(
+                MODELPROVIDERS, name, {"spec": dict(spec)}, self.namespace
+            )
+
+    async def put_model(self, name: str, provider: str, model: str) -> dict[str, Any]:
+        """Create the Model ``name``."""
+        body = {
+            "apiVersion": "agent.flokoa.ai/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"model": model, "providerRef": {"name": provider}},
+        }
+        return await self.client.create(MODELS, body, self.namespace)
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def provider(self, name: str) -> dict[str, Any] | None:
+        """The cached ModelProvider ``name``."""
+        return self.controllers.providers.store.get_by(name, self.namespace)
+
+    def model(self, name: str) -> dict[str, Any] | None:
+        """The cached Model ``name``."""
+        return self.controllers.models.store.get_by(name, self.namespace)
+
+    async def wait_for(
+        self, check: Callable[[], Any], *, within: float = 20.0, what: str = "condition"
+    ) -> Any:
+        """Poll ``check()`` until it returns something truthy (AssertionError on timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            value = check()
+            if value:
+                return value
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.02)
+
+    async def wait_reason(
+        self,
+        kind: str,
+        name: str,
+        reason: str,
+        *,
+        status: str | None = None,
+        within: float = 20.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the object's Ready condition has ``reason`` (and ``status``)."""
+        get = self.provider if kind == "provider" else self.model
+
+        def check() -> dict[str, Any] | None:
+            obj = get(name)
+            ready = ready_condition(obj)
+            if obj is None or ready is None or ready.get("reason") != reason:
+                return None
+            if status is not None and ready.get("status") != status:
+                return None
+            meta = obj["metadata"]
+            if (obj.get("status") or {}).get("observedGeneration") != meta.get("generation"):
+                return None
+            if where is not None and not where(obj):
+                return None
+            return obj
+
+        try:
+            return await self.wait_for(check, within=within, what=f"{kind} {name} {reason}")
+        except AssertionError:
+            obj = get(name)
+            raise AssertionError(
+                f"{kind} {name}: wanted Ready reason {reason}, have "
+                f"{json.dumps((obj or {}).get('status'), indent=1)}"
+            ) from None
+
+    async def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Events in the namespace (about ``name`` if given)."""
+        items = (await self.client.list(EVENTS, self.namespace))["items"]
+        return [e for e in items if name is None or e["involvedObject"]["name"] == name]
+
+    async def wait_event(self, name: str, reason: str, within: float = 10.0) -> dict[str, Any]:
+        """Wait for an event with ``reason`` about ``name`` (Events are written async)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            await self.controllers.recorder.flush()
+            found = [e for e in await self.events(name) if e["reason"] == reason]
+            if found:
+                return found[0]
+            if loop.time() > deadline:
+                raise AssertionError(f"no {reason} event about {name}")
+            await asyncio.sleep(0.05)
+
+    def reconciles(self, controller: str) -> float:
+        """Reconciles run so far by ``controller`` (every result), from the metrics."""
+        return sum(
+            REGISTRY.get_sample_value(
+                "controller_runtime_reconcile_total", {"controller": controller, "result": r}
+            )
+            or 0.0
+            for r in ("success", "error", "requeue", "requeue_after")
+        )
+
+    def idle(self) -> bool:
+        """Whether neither controller has queued or running work."""
+        return all(
+            len(c.queue) == 0 and c.queue.processing() == 0
+            for c in (self.controllers.provider_controller, self.controllers.model_controller)
+        )
+
+    async def settle(self, minimum: dict[str, float] | None = None) -> None:
+        """Wait until the controllers are idle (and ran at least ``minimum`` reconciles)."""
+        minimum = minimum or {}
+        await self.wait_for(
+            lambda: self.idle() and all(self.reconciles(c) >= n for c, n in minimum.items()),
+            what="idle controllers",
+        )
+
+    async def restart(self) -> None:
+        """Stop the Manager and start a new one (fresh caches and reconcilers)."""
+        assert self.task is not None
+        self.manager.stop()
+        await asyncio.wait_for(self.task, 15)
+        self.manager = Manager(self.manager.client, self.options)
+        self.controllers = setup_controllers(self.manager, self.options, **self.setup_args)
+        self.task = asyncio.create_task(self.manager.run())
+        await self.wait_for(lambda: self.manager.ready, within=30, what="caches")
+
+    def status_writes(self, resource: str = "modelproviders") -> list[Any]:
+        """Status writes the controller made (envtest audit)."""
+        assert self.api is not None
+        return [
+            e for e in self.api.audit.filter(resource=resource, subresource="status") if e.is_write
+        ]
+
+    # -- helpers for tests (conftest is not importable under --import-mode=importlib) ------
+
+    ready_condition = staticmethod(ready_condition)
+    condition = staticmethod(condition)
+    b64 = staticmethod(b64)
+    closed_port = staticmethod(closed_port)
+    StatusServer = StatusServer
+
+    # -- specs ---------------------------------------------------------------------------
+
+    def openai_spec(self, secret: str = "openai-key", **openai: Any) -> dict[str, Any]:
+        """An OpenAI provider on the plain fake."""
+        return {
+            "apiKeySecretRef": {"name": secret},
+            "openai": {"baseURL": self.fakes.openai.base_url, "timeoutSeconds": 5, **openai},
+        }
+
+
+async def _start(
+    cluster: Cluster,
+    *,
+    settings: ControllerSettings | None = None,
+    all_namespaces: bool = False,
+    **setup: Any,
+) -> AsyncIterator[Harness]:
+    ca = trustme.CA()
+    config = load_kubeconfig(str(cluster.kubeconfig_path))
+    test_config = dataclasses.replace(config, user_agent=TEST_AGENT)
+    namespace = f"ctl-{uuid.uuid4().hex[:8]}"
+    async with (
+        FakeProviders() as fakes,
+        FakeOpenAI(tls=ca) as tls_openai,
+        KubeClient(test_config) as client,
+        KubeClient(config) as operator_client,
+    ):
+        await client.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        )
+        options = ManagerOptions(
+            namespaces=() if all_namespaces else (namespace,),
+            metrics_bind_address="0",
+            health_probe_bind_address="0",
+            install_signal_handlers=False,
+            graceful_shutdown_timeout=5.0,
+        )
+        manager = Manager(operator_client, options)
+        setup_args = {"settings": settings or ControllerSettings(), **setup}
+        controllers = setup_controllers(manager, options, **setup_args)
+        harness = Harness(
+            cluster,
+            client,
+            namespace,
+            fakes,
+            tls_openai,
+            ca,
+            manager,
+            controllers,
+            options,
+            setup_args=setup_args,
+        )
+        harness.task = asyncio.create_task(manager.run())
+        try:
+            await harness.wait_for(
+                lambda: manager.ready or harness.task.done(), within=30, what="caches"
+            )
+            if harness.task.done():
+                harness.task.result()
+            yield harness
+        finally:
+            harness.manager.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(harness.task, 15)
+            if cluster.api is None:  # a real cluster: clean up after ourselves
+                for ns in [namespace, *harness.created_namespaces]:
+                    with contextlib.suppress(NotFound):
+                        await client.delete(NAMESPACES, ns)
+
+
+MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def make_harness(cluster: Cluster) -> MakeHarness:
+    """``async with make_harness(settings=..., all_namespaces=...) as h:``."""
+
+    def make(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
+        return contextlib.asynccontextmanager(_start)(cluster, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+async def harness(make_harness: MakeHarness) -> AsyncIterator[Harness]:
+    """A running operator with default settings."""
+    async with make_harness() as h:
+        yield h

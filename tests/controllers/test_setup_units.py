@@ -1,0 +1,71 @@
+"""Index functions, flag parsing and the readiness gauges (no cluster needed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from prometheus_client import CollectorRegistry
+
+from flokoa_controller.controllers.metrics import ReadinessCollector, register_collector
+from flokoa_controller.controllers.setup import (
+    ControllerSettings,
+    add_flags,
+    models_by_provider,
+    providers_by_secret,
+)
+
+
+def test_providers_by_secret_lists_every_reference_in_own_namespace() -> None:
+    obj = {
+        "metadata": {"name": "p", "namespace": "team"},
+        "spec": {
+            "apiKeySecretRef": {"name": "key"},
+            "google": {"vertex": {"serviceAccountKeySecretRef": {"name": "sa"}}},
+            "bedrock": {"credentialsSecretRef": {"name": "aws"}},
+            "tls": {"caSecretRef": {"name": "key"}},
+        },
+    }
+    assert providers_by_secret(obj) == ["team/key", "team/sa", "team/aws"]
+    assert providers_by_secret({"metadata": {"name": "p", "namespace": "x"}, "spec": "junk"}) == []
+    assert (
+        providers_by_secret({"metadata": {"namespace": "x"}, "spec": {"apiKeySecretRef": 3}}) == []
+    )
+
+
+def test_models_by_provider() -> None:
+    obj = {"metadata": {"namespace": "team"}, "spec": {"providerRef": {"name": "openai"}}}
+    assert models_by_provider(obj) == ["team/openai"]
+    assert models_by_provider({"metadata": {"namespace": "team"}, "spec": {}}) == []
+
+
+def test_flags_and_settings(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FLOKOA_PROBE_CONCURRENCY_PER_HOST", "3")
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    args = parser.parse_args(["--provider-revalidate-interval", "2m30s"])
+    settings = ControllerSettings.from_args(args)
+    assert settings.revalidate_interval == 150
+    assert settings.probe_concurrency_per_host == 3
+    assert settings.probe_connect_timeout == 10
+    assert ControllerSettings.from_args(argparse.Namespace()) == ControllerSettings()
+
+
+def test_readiness_gauge_counts_the_store_at_scrape_time() -> None:
+    objects: list[dict] = [
+        {"status": {"provider": "openai", "ready": True}},
+        {"status": {"provider": "openai", "ready": False}},
+        {"status": {"provider": "openai", "ready": True}},
+        {"status": "garbage"},
+        {},
+    ]
+    registry = CollectorRegistry()
+    unregister = register_collector(ReadinessCollector("t_objs", "doc", lambda: objects), registry)
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) == 2
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "false"}) == 1
+    assert registry.get_sample_value("t_objs", {"provider": "bedrock", "ready": "true"}) == 0
+    assert registry.get_sample_value("t_objs", {"provider": "unknown", "ready": "false"}) == 2
+    objects.clear()
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) == 0
+    unregister()
+    unregister()
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) is None
