@@ -1,0 +1,129 @@
+"""``flokoa-controller envtest``: run the in-memory API server until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from flokoa_controller.envtest.server import APIServer
+from flokoa_controller.envtest.storage import DEFAULT_WATCH_HISTORY
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``envtest`` subcommand on ``subparsers`` (handler: :func:`run`)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "envtest",
+        help="run the in-memory Kubernetes API server",
+        description=(
+            "Serve an in-memory Kubernetes API server (kube-apiserver stand-in) and write a "
+            "kubeconfig for kubectl and clients. Runs until SIGINT or SIGTERM."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    p.add_argument(
+        "--kubeconfig-out", type=Path, default=None, help="where to write the kubeconfig"
+    )
+    p.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a generated CA and require a token"
+    )
+    p.add_argument("--token", default=None, help="bearer token clients must send")
+    p.add_argument(
+        "--crd",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="CRD manifest file or directory to install at start (repeatable)",
+    )
+    p.add_argument(
+        "--watch-history",
+        type=int,
+        default=DEFAULT_WATCH_HISTORY,
+        help="changes kept per resource for watch resumption; older resourceVersions get 410",
+    )
+    p.add_argument(
+        "--bookmark-interval",
+        type=float,
+        default=60.0,
+        help="seconds between BOOKMARK events on watches that allow them",
+    )
+    faults = p.add_argument_group("fault injection (also at run time: POST /envtest/faults)")
+    faults.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    faults.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of API requests that fail (0..1)"
+    )
+    faults.add_argument(
+        "--error-code", type=int, default=503, help="HTTP status of failed requests (500, 503, 429)"
+    )
+    faults.add_argument(
+        "--retry-after", type=int, default=1, help="Retry-After seconds sent with failures"
+    )
+    faults.add_argument(
+        "--watch-max-seconds",
+        type=float,
+        default=None,
+        help="end every watch this many seconds after it started",
+    )
+    faults.add_argument(
+        "--expire-watch-resumes",
+        type=int,
+        default=0,
+        help="answer the next N watch resumes with 410 Expired",
+    )
+    faults.add_argument(
+        "--zombie-watches", action="store_true", help="keep watches open but send nothing"
+    )
+    faults.add_argument("--seed", type=int, default=None, help="seed of the random failures")
+    p.set_defaults(handler=run)
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run the server described by ``args`` until SIGINT/SIGTERM."""
+    api = APIServer(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        token=args.token,
+        crds=args.crd,
+        kubeconfig_path=args.kubeconfig_out,
+        watch_history=args.watch_history,
+        bookmark_interval=args.bookmark_interval,
+        seed=args.seed,
+    )
+    api.faults.latency = args.latency
+    api.faults.error_rate = args.error_rate
+    api.faults.error_code = args.error_code
+    api.faults.retry_after = args.retry_after
+    api.faults.watch_max_seconds = args.watch_max_seconds
+    api.faults.expire_watch_resumes = args.expire_watch_resumes
+    api.faults.zombie_watches = args.zombie_watches
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with api:
+        print(f"envtest API server: {api.url}", flush=True)
+        print(f"kubeconfig: {api.kubeconfig_path}", flush=True)
+        if api.token and args.token is None:
+            print("bearer token: (in the kubeconfig)", flush=True)
+        await stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``envtest`` subcommand: serve until interrupted; exit code 0."""
+    try:
+        asyncio.run(serve(args))
+    except OSError as exc:
+        print(f"envtest: {exc}", file=sys.stderr)
+        return 1
+    return 0

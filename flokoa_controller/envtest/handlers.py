@@ -1,0 +1,787 @@
+"""The HTTP face of envtest: kube-apiserver's URL space, content negotiation and verbs.
+
+One aiohttp low-level handler parses every request like kube's ``RequestInfoFactory``
+(``/api/v1/namespaces/NS/RESOURCE/NAME/SUBRESOURCE``, ``/apis/G/V/…``, the legacy ``watch/``
+prefix), applies the fault knobs, authenticates the bearer token, answers discovery, OpenAPI,
+``/version`` and health, and maps resource requests onto :class:`~.apistore.APIStore` —
+answering JSON, a ``meta.k8s.io`` Table or PartialObjectMetadata as the ``Accept`` header asks.
+Every request lands in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from flokoa_controller.envtest import discovery, errors
+from flokoa_controller.envtest.apistore import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    APIStore,
+    ListResult,
+    Options,
+)
+from flokoa_controller.envtest.audit import AuditEntry, AuditLog
+from flokoa_controller.envtest.errors import StatusError
+from flokoa_controller.envtest.faults import Faults
+from flokoa_controller.envtest.openapi import OpenAPICache
+from flokoa_controller.envtest.resources import Registry, ResourceInfo
+from flokoa_controller.envtest.storage import dumps
+from flokoa_controller.envtest.timefmt import Clock
+from flokoa_controller.envtest.watch import Watch, WatchHandle, WatchSpec, error_line
+
+JSON = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+VERSION_INFO: JSON = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2024-12-11T00:00:00Z",
+    "goVersion": "go1.23.3",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+"""What ``/version`` answers (a v1.32 server: the preinstalled kubectl dispatches on it)."""
+
+JSON_TYPE = "application/json"
+PROTOBUF_TYPE = "application/vnd.kubernetes.protobuf"
+YAML_TYPE = "application/yaml"
+BODY_TYPES = [JSON_TYPE, YAML_TYPE, PROTOBUF_TYPE]
+UNAUTHENTICATED_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+
+
+@dataclass
+class RequestInfo:
+    """A request parsed like kube's RequestInfoFactory."""
+
+    is_resource: bool
+    verb: str
+    path: str
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+    legacy_watch: bool = False
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1", "yes", "t")
+
+
+def parse_request(method: str, path: str, query: dict[str, str]) -> RequestInfo:
+    """Classify a request path into kube's request info (verb, group, resource, …)."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    info = RequestInfo(is_resource=False, verb=method.lower(), path=path)
+    if not parts or parts[0] not in ("api", "apis"):
+        return info
+    if parts[0] == "api":
+        if len(parts) < 3:
+            return info
+        info.version = parts[1]
+        rest = parts[2:]
+    else:
+        if len(parts) < 4:
+            return info
+        info.group, info.version = parts[1], parts[2]
+        rest = parts[3:]
+    info.is_resource = True
+    if rest and rest[0] == "watch":
+        info.legacy_watch = True
+        rest = rest[1:]
+    if rest and rest[0] == "namespaces" and len(rest) > 1:
+        info.namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+    if len(rest) >= 1:
+        info.resource = rest[0]
+    if len(rest) >= 2:
+        info.name = rest[1]
+    if len(rest) >= 3:
+        info.subresource = rest[2]
+    if len(rest) > 3:
+        info.resource = ""  # unknown deeper path
+    if info.resource == "namespaces" and not info.name and info.namespace:
+        info.name = info.namespace
+    if info.resource == "namespaces":
+        info.namespace = ""
+    collection = not info.name
+    verbs = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    verb = verbs.get(method, method.lower())
+    if method == "GET":
+        if info.legacy_watch or _truthy(query.get("watch")):
+            verb = "watch"
+        elif collection:
+            verb = "list"
+    elif method == "DELETE" and collection:
+        verb = "deletecollection"
+    info.verb = verb
+    return info
+
+
+@dataclass(frozen=True)
+class MediaRange:
+    """One entry of an Accept header."""
+
+    type: str
+    params: dict[str, str]
+
+
+def parse_accept(header: str) -> list[MediaRange]:
+    """Parse an Accept header (order kept; q-values ignored like kube's negotiation)."""
+    out: list[MediaRange] = []
+    for item in header.split(","):
+        fields = [f.strip() for f in item.split(";") if f.strip()]
+        if not fields:
+            continue
+        params: dict[str, str] = {}
+        for f in fields[1:]:
+            if "=" in f:
+                k, v = f.split("=", 1)
+                params[k.strip().lower()] = v.strip().strip('"')
+        out.append(MediaRange(fields[0].lower(), params))
+    return out
+
+
+def negotiate_output(header: str) -> tuple[str, str]:
+    """(``json`` | ``table`` | ``partial``, meta.k8s.io version) from an Accept header."""
+    for media in parse_accept(header or JSON_TYPE):
+        if media.type not in (JSON_TYPE, "*/*", "application/*", YAML_TYPE):
+            continue
+        as_ = media.params.get("as")
+        if as_ is None:
+            return "json", ""
+        if media.params.get("g") != "meta.k8s.io":
+            continue
+        version = media.params.get("v", "v1")
+        if version not in ("v1", "v1beta1"):
+            continue
+        if as_ == "Table":
+            return "table", version
+        if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            return "partial", version
+    return "json", ""
+
+
+def _discovery_version(header: str) -> str | None:
+    for media in parse_accept(header or ""):
+        if (
+            media.type == JSON_TYPE
+            and media.params.get("g") == "apidiscovery.k8s.io"
+            and media.params.get("as") == "APIGroupDiscoveryList"
+            and media.params.get("v") in ("v2", "v2beta1")
+        ):
+            return media.params["v"]
+        if media.type in (JSON_TYPE, "*/*") and not media.params:
+            return None
+    return None
+
+
+def _table_module() -> Any:
+    try:
+        return importlib.import_module("flokoa_controller.envtest.table")
+    except ImportError:
+        return None
+
+
+def _protobuf_module() -> Any:
+    try:
+        return importlib.import_module("flokoa_controller.envtest.protobuf")
+    except ImportError:
+        return None
+
+
+DEFAULT_CR_COLUMNS: tuple[JSON, ...] = (
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+def _json_response(
+    body: JSON | bytes,
+    status: int = 200,
+    *,
+    content_type: str = JSON_TYPE,
+    warnings: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    raw = body if isinstance(body, bytes) else dumps(body)
+    resp = web.Response(body=raw, status=status, headers=headers or {})
+    resp.headers["Content-Type"] = content_type
+    resp.headers["Cache-Control"] = "no-cache, private"
+    for w in warnings or []:
+        resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return resp
+
+
+def _status_response(exc: StatusError) -> web.Response:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return _json_response(exc.body, exc.code, headers=headers)
+
+
+def _int_param(query: dict[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be an integer') from None
+
+
+class APIHandler:
+    """Answers every HTTP request of one envtest server."""
+
+    def __init__(
+        self,
+        *,
+        store: APIStore,
+        registry: Registry,
+        faults: Faults,
+        audit: AuditLog,
+        clock: Clock,
+        token: str | None,
+        server_address: Callable[[], str],
+        bookmark_interval: float,
+        control: Callable[[web.BaseRequest, str], Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.faults = faults
+        self.audit = audit
+        self.clock = clock
+        self.token = token
+        self.server_address = server_address
+        self.bookmark_interval = bookmark_interval
+        self.openapi = OpenAPICache(registry)
+        self.watches: set[WatchHandle] = set()
+        self.control = control
+        self._rng = random.Random()
+
+    # --- entry point -------------------------------------------------------------------------
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Handle one request (aiohttp low-level server handler)."""
+        started = self.clock()
+        query = {k: request.query.getone(k) for k in request.query}
+        info = parse_request(request.method, request.path, query)
+        entry: dict[str, Any] = {}
+        try:
+            response = await self._dispatch(request, info, query, entry)
+        except StatusError as exc:
+            response = _status_response(exc)
+        except ConnectionError:
+            raise
+        except Exception as exc:  # a bug here must still look like kube's 500, and be logged
+            log.exception("envtest: unexpected error serving %s %s", request.method, request.path)
+            response = _status_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+        if not entry.get("logged"):
+            self._audit(request, info, query, started, response.status)
+        return response
+
+    def _audit(
+        self,
+        request: web.BaseRequest,
+        info: RequestInfo,
+        query: dict[str, str],
+        started: Any,
+        code: int,
+    ) -> None:
+        if request.path.startswith("/envtest/"):
+            return
+        self.audit.append(
+            AuditEntry(
+                time=started,
+                method=request.method,
+                path=request.path,
+                query=query,
+                verb=info.verb,
+                user_agent=request.headers.get("User-Agent", ""),
+                code=code,
+                group=info.group,
+                version=info.version,
+                resource=info.resource,
+                namespace=info.namespace,
+                name=info.name,
+                subresource=info.subresource,
+                content_type=request.content_type if request.body_exists else "",
+            )
+        )
+
+    async def _dispatch(
+        self,
+        request: web.BaseRequest,
+        info: RequestInfo,
+        query: dict[str, str],
+        entry: dict[str, Any],
+    ) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/envtest/") and self.control is not None:
+            self._authenticate(request)
+            result = await self.control(request, path[len("/envtest/") :])
+            return _json_response(result)
+        if path not in UNAUTHENTICATED_PATHS:
+            self._authenticate(request)
+        if self.faults.latency > 0:
+            await asyncio.sleep(self.faults.latency)
+        if path not in UNAUTHENTICATED_PATHS:
+            failure = self.faults.injected_failure(info.verb)
+            if failure is not None:
+                raise failure
+        if info.is_resource:
+            return await self._resource(request, info, query, entry)
+        return await self._non_resource(request, path)
+
+    def _authenticate(self, request: web.BaseRequest) -> None:
+        if self.token is None:
+            return
+        header = request.headers.get("Authorization", "")
+        if header != f"Bearer {self.token}":
+            raise errors.unauthorized()
+
+    # --- non-resource paths ------------------------------------------------------------------
+
+    async def _non_resource(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        if path == "/version":
+            return _json_response(VERSION_INFO)
+        if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text="ok", content_type="text/plain")
+        if path.rstrip("/") in ("/api", "/apis"):
+            core = path.rstrip("/") == "/api"
+            version = _discovery_version(request.headers.get("Accept", ""))
+            if version is not None:
+                aggregated = discovery.aggregated(
+                    self.registry, core=core, api_version=f"apidiscovery.k8s.io/{version}"
+                )
+                ctype = (
+                    f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+                )
+                return _json_response(aggregated, content_type=ctype)
+            if core:
+                return _json_response(discovery.api_versions(self.server_address()))
+            return _json_response(discovery.api_group_list(self.registry))
+        parts = [p for p in path.strip("/").split("/") if p]
+        doc: JSON | None = None
+        if len(parts) == 2 and parts[0] == "api":
+            doc = discovery.api_resource_list(self.registry, "", parts[1])
+        elif len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(self.registry, parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.api_resource_list(self.registry, parts[1], parts[2])
+        if doc is not None:
+            return _json_response(doc)
+        if path.rstrip("/") == "/openapi/v3":
+            return _json_response(self.openapi.index())
+        if path.startswith("/openapi/v3/"):
+            body = self.openapi.document(path[len("/openapi/v3/") :])
+            if body is not None:
+                return _json_response(body)
+        raise errors.path_not_found()
+
+    # --- resources ---------------------------------------------------------------------------
+
+    async def _resource(
+        self,
+        request: web.BaseRequest,
+        ri: RequestInfo,
+        query: dict[str, str],
+        entry: dict[str, Any],
+    ) -> web.StreamResponse:
+        info = self.registry.get(ri.group, ri.version, ri.resource)
+        if info is None:
+            raise errors.path_not_found()
+        if ri.subresource and ri.subresource not in info.subresources:
+            raise errors.path_not_found()
+        if not info.namespaced and ri.namespace:
+            raise errors.path_not_found()
+        if info.namespaced and not ri.namespace and ri.verb not in ("list", "watch"):
+            if ri.name:
+                raise errors.path_not_found()
+            raise errors.method_not_allowed()
+        if ri.subresource and ri.verb not in ("get", "update", "patch"):
+            raise errors.method_not_allowed()
+        if ri.verb == "create" and ri.name:
+            raise errors.method_not_allowed()
+        if ri.verb not in info.verbs and ri.verb in ("deletecollection",):
+            raise errors.method_not_allowed()
+        namespace = ri.namespace if info.namespaced else ""
+        accept = request.headers.get("Accept", "")
+        if ri.verb == "get":
+            obj, raw = self.store.get(info, namespace, ri.name)
+            return self._render_one(info, obj, raw, accept)
+        if ri.verb == "list":
+            page = self.store.list_page(
+                info,
+                namespace or None,
+                label_selector=query.get("labelSelector"),
+                field_selector=query.get("fieldSelector"),
+                limit=_int_param(query, "limit"),
+                continue_token=query.get("continue"),
+                resource_version=query.get("resourceVersion"),
+                resource_version_match=query.get("resourceVersionMatch"),
+            )
+            return self._render_list(page, accept)
+        if ri.verb == "watch":
+            return await self._watch(request, ri, info, query, entry)
+        if ri.verb == "create":
+            body = await self._read_object(request)
+            res = self.store.create(info, namespace, body, self._options(request, query))
+            return _json_response(res.raw, res.code, warnings=res.warnings)
+        if ri.verb == "update":
+            body = await self._read_object(request)
+            res = self.store.update(
+                info,
+                namespace,
+                ri.name,
+                body,
+                self._options(request, query),
+                subresource=ri.subresource,
+            )
+            return _json_response(res.raw, res.code, warnings=res.warnings)
+        if ri.verb == "patch":
+            patch_type, patch = await self._read_patch(request)
+            opts = self._options(request, query)
+            opts.force = _truthy(query.get("force"))
+            res = self.store.patch(
+                info, namespace, ri.name, patch_type, patch, opts, subresource=ri.subresource
+            )
+            return _json_response(res.raw, res.code, warnings=res.warnings)
+        if ri.verb == "delete":
+            options = await self._delete_options(request, query)
+            res = self.store.delete(
+                info,
+                namespace,
+                ri.name,
+                dry_run=options["dry_run"],
+                preconditions=options["preconditions"],
+                propagation_policy=options["propagation"],
+            )
+            return _json_response(res.raw, res.code)
+        if ri.verb == "deletecollection":
+            options = await self._delete_options(request, query)
+            body = self.store.delete_collection(
+                info,
+                namespace or None,
+                label_selector=query.get("labelSelector"),
+                field_selector=query.get("fieldSelector"),
+                dry_run=options["dry_run"],
+            )
+            return _json_response(body)
+        raise errors.method_not_allowed()
+
+    def _options(self, request: web.BaseRequest, query: dict[str, str]) -> Options:
+        validation = query.get("fieldValidation") or "Warn"
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(
+                f"fieldValidation: Unsupported value: {validation!r}: supported values: "
+                '"Ignore", "Strict", "Warn"'
+            )
+        return Options(
+            dry_run=self._dry_run(request.query.getall("dryRun", [])),
+            field_manager=query.get("fieldManager", ""),
+            field_validation=validation,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+
+    @staticmethod
+    def _dry_run(values: list[str]) -> bool:
+        for v in values:
+            if v != "All":
+                raise errors.bad_request(
+                    f'dryRun: Unsupported value: "{v}": supported values: "All"'
+                )
+        return bool(values)
+
+    async def _read_object(self, request: web.BaseRequest) -> Any:
+        raw = await request.read()
+        ctype = request.content_type or JSON_TYPE
+        if not request.headers.get("Content-Type"):
+            ctype = JSON_TYPE
+        if ctype == JSON_TYPE:
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise errors.bad_request(
+                    f"couldn't get version/kind; json parse error: {exc}"
+                ) from None
+        if ctype == YAML_TYPE:
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise errors.bad_request(f"error converting YAML to JSON: {exc}") from None
+        if ctype == PROTOBUF_TYPE:
+            module = _protobuf_module()
+            if module is None:
+                raise errors.unsupported_media_type(ctype, [JSON_TYPE, YAML_TYPE])
+            try:
+                return module.decode_object(raw)
+            except ValueError as exc:
+                raise errors.bad_request(f"failed to decode protobuf body: {exc}") from None
+        raise errors.unsupported_media_type(ctype, BODY_TYPES)
+
+    async def _read_patch(self, request: web.BaseRequest) -> tuple[str, Any]:
+        ctype = request.content_type
+        if ctype not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
+            raise errors.unsupported_media_type(
+                ctype, [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
+            )
+        raw = await request.read()
+        try:
+            if ctype == APPLY_PATCH:
+                return ctype, yaml.safe_load(raw)
+            return ctype, orjson.loads(raw)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            raise errors.bad_request(f"error decoding patch: {exc}") from None
+
+    async def _delete_options(self, request: web.BaseRequest, query: dict[str, str]) -> JSON:
+        body: JSON = {}
+        raw = await request.read()
+        if raw.strip():
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise errors.bad_request(f"couldn't decode DeleteOptions: {exc}") from None
+            if isinstance(parsed, dict):
+                body = parsed
+        dry = list(request.query.getall("dryRun", [])) + list(body.get("dryRun") or [])
+        return {
+            "dry_run": self._dry_run(dry),
+            "preconditions": body.get("preconditions"),
+            "propagation": query.get("propagationPolicy") or body.get("propagationPolicy"),
+        }
+
+    # --- output ------------------------------------------------------------------------------
+
+    def _columns(self, info: ResourceInfo) -> list[JSON] | None:
+        if not info.custom:
+            return None
+        return list(info.printer_columns or DEFAULT_CR_COLUMNS)
+
+    def _table(self, info: ResourceInfo, objects: list[JSON], version: str) -> JSON:
+        module = _table_module()
+        if module is None:
+            table = _fallback_table(objects, self.clock())
+        else:
+            table = module.build_table(
+                objects, self._columns(info), kind=info.kind, now=self.clock()
+            )
+        if version != "v1":
+            table["apiVersion"] = f"meta.k8s.io/{version}"
+        return dict(table)
+
+    def _render_one(self, info: ResourceInfo, obj: JSON, raw: bytes, accept: str) -> web.Response:
+        fmt, version = negotiate_output(accept)
+        if fmt == "table":
+            table = self._table(info, [obj], version)
+            return _json_response(
+                table, content_type=f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io"
+            )
+        if fmt == "partial":
+            partial = _partial(obj, version)
+            return _json_response(
+                partial,
+                content_type=f"{JSON_TYPE};as=PartialObjectMetadata;v={version};g=meta.k8s.io",
+            )
+        return _json_response(raw)
+
+    def _render_list(self, page: ListResult, accept: str) -> web.Response:
+        fmt, version = negotiate_output(accept)
+        meta: JSON = {"resourceVersion": page.resource_version}
+        if page.continue_token:
+            meta["continue"] = page.continue_token
+            if page.remaining is not None:
+                meta["remainingItemCount"] = page.remaining
+        if fmt == "table":
+            table = self._table(page.info, [obj for obj, _ in page.items], version)
+            table["metadata"] = meta
+            return _json_response(
+                table, content_type=f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io"
+            )
+        if fmt == "partial":
+            body = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": f"meta.k8s.io/{version}",
+                "metadata": meta,
+                "items": [_partial(obj, version) for obj, _ in page.items],
+            }
+            return _json_response(
+                body,
+                content_type=f"{JSON_TYPE};as=PartialObjectMetadataList;v={version};g=meta.k8s.io",
+            )
+        return _json_response(page.body())
+
+    # --- watch -------------------------------------------------------------------------------
+
+    async def _watch(
+        self,
+        request: web.BaseRequest,
+        ri: RequestInfo,
+        info: ResourceInfo,
+        query: dict[str, str],
+        entry: dict[str, Any],
+    ) -> web.StreamResponse:
+        fields_text = query.get("fieldSelector")
+        if ri.name:
+            fields_text = ",".join(filter(None, [fields_text, f"metadata.name={ri.name}"]))
+        labels, fields = self.store.selectors(info, query.get("labelSelector"), fields_text)
+        rv = query.get("resourceVersion", "")
+        if rv not in ("", "0"):
+            try:
+                if int(rv) < 0:
+                    raise ValueError(rv)
+            except ValueError:
+                raise errors.bad_request(
+                    f'resourceVersion: Invalid value: "{rv}": invalid resource version'
+                ) from None
+        send_initial_raw = query.get("sendInitialEvents")
+        send_initial = None if send_initial_raw is None else _truthy(send_initial_raw)
+        rv_match = query.get("resourceVersionMatch") or ""
+        allow_bookmarks = _truthy(query.get("allowWatchBookmarks"))
+        if send_initial is not None:
+            if rv_match != "NotOlderThan":
+                raise self.store._invalid_options(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )
+            if send_initial and not allow_bookmarks:
+                raise self.store._invalid_options(
+                    "allowWatchBookmarks",
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                )
+        elif rv_match:
+            raise self.store._invalid_options(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            )
+        timeout = _int_param(query, "timeoutSeconds")
+        effective_timeout = (
+            float(timeout) if timeout is not None and timeout > 0 else self._rng.uniform(1800, 3600)
+        )
+        spec = WatchSpec(
+            info=info,
+            namespace=ri.namespace or None,
+            labels=labels,
+            fields=fields,
+            resource_version=rv,
+            send_initial_events=send_initial,
+            allow_bookmarks=allow_bookmarks,
+            timeout=effective_timeout,
+            bookmark_interval=self.bookmark_interval,
+        )
+        fmt, version = negotiate_output(request.headers.get("Accept", ""))
+        render = self._renderer(info, fmt, version)
+        handle = WatchHandle(
+            zombie_check=lambda: bool(self.faults.zombie_watches),
+            max_age=lambda: self.faults.watch_max_seconds,
+        )
+        watch = Watch(self.store.storage, spec, render, handle)
+        first: bytes | None = None
+        cursor, initial = 0, False
+        if rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
+            first = error_line(errors.too_old_resource_version(int(rv), self.store.storage.rv).body)
+        else:
+            try:
+                cursor, initial = watch.start_rv()
+            except StatusError as exc:
+                first = error_line(exc.body)
+        ctype = JSON_TYPE
+        if fmt == "table":
+            ctype = f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io"
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": ctype, "Cache-Control": "no-cache, private"}
+        )
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        self._audit(request, ri, query, self.clock(), 200)
+        entry["logged"] = True
+        if first is not None:
+            await resp.write(first)
+            await resp.write_eof()
+            return resp
+        self.watches.add(handle)
+        try:
+            async for chunk in watch.stream(cursor, initial):
+                await resp.write(chunk)
+            if handle.dropped:
+                if request.transport is not None:
+                    request.transport.abort()
+                return resp
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            self.watches.discard(handle)
+        return resp
+
+    def _renderer(
+        self, info: ResourceInfo, fmt: str, version: str
+    ) -> Callable[[JSON, bytes], bytes]:
+        if fmt == "table":
+
+            def table(obj: JSON, raw: bytes) -> bytes:
+                return dumps(self._table(info, [obj], version))
+
+            return table
+        if fmt == "partial":
+
+            def partial(obj: JSON, raw: bytes) -> bytes:
+                return dumps(_partial(obj, version))
+
+            return partial
+        return lambda obj, raw: raw
+
+    def drop_watches(self) -> int:
+        """Abort every open watch connection; returns how many."""
+        handles = list(self.watches)
+        for handle in handles:
+            handle.drop()
+        return len(handles)
+
+    def wake_watches(self) -> None:
+        """Make every watch re-read the fault knobs."""
+        for handle in list(self.watches):
+            handle.waker.ring()
+
+
+def _partial(obj: JSON, version: str) -> JSON:
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": f"meta.k8s.io/{version}",
+        "metadata": obj.get("metadata", {}),
+    }
+
+
+def _fallback_table(objects: list[JSON], now: Any) -> JSON:
+    """A Name-only Table (used only while the table module is absent)."""
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {},
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
+        ],
+        "rows": [
+            {"cells": [o.get("metadata", {}).get("name", "")], "object": _partial(o, "v1")}
+            for o in objects
+        ],
+    }

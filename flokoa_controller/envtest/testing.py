@@ -1,0 +1,297 @@
+"""Helpers for tests against envtest or a real cluster: running the real ``kubectl``.
+
+``Kubectl`` runs the preinstalled kubectl with a kubeconfig and a private discovery cache
+(``KUBECACHEDIR``), asynchronously (the envtest server shares the test's event loop), with a
+timeout, and makes sure no process outlives the test (:meth:`Kubectl.aclose`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from flokoa_controller.envtest.server import APIServer
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KubectlResult:
+    """A finished kubectl invocation."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> KubectlResult:
+        """Raise AssertionError (with the output) unless the command succeeded."""
+        if self.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(self.args)} failed ({self.returncode}):\n"
+                f"stdout: {self.stdout}\nstderr: {self.stderr}"
+            )
+        return self
+
+
+@dataclass
+class BackgroundKubectl:
+    """A long-running kubectl (``get -w``): read its output lines until a condition holds."""
+
+    process: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+
+    async def wait_for_line(self, predicate: Callable[[str], bool], within: float = 20.0) -> str:
+        """The first stdout line (seen so far or coming) satisfying ``predicate``."""
+        for line in self.lines:
+            if predicate(line):
+                return line
+        assert self.process.stdout is not None
+        async with asyncio.timeout(within):
+            while True:
+                raw = await self.process.stdout.readline()
+                if not raw:
+                    raise AssertionError(f"kubectl ended; output so far: {self.lines}")
+                line = raw.decode().rstrip("\n")
+                self.lines.append(line)
+                if predicate(line):
+                    return line
+
+    async def stop(self) -> None:
+        """Terminate the process (kill after 5 s) and reap it."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                async with asyncio.timeout(5):
+                    await self.process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+
+
+class Kubectl:
+    """Runs ``kubectl --kubeconfig K`` with a fresh ``KUBECACHEDIR``."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        cache_dir: Path,
+        *,
+        binary: str = "kubectl",
+        timeout: float = 60.0,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.cache_dir = cache_dir
+        self.binary = binary
+        self.timeout = timeout
+        """Default seconds before a command is killed (and the test fails)."""
+        self._background: list[BackgroundKubectl] = []
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KUBECACHEDIR"] = str(self.cache_dir)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env.pop("KUBECTL_EXTERNAL_DIFF", None)
+        return env
+
+    async def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, within: float | None = None
+    ) -> KubectlResult:
+        """Run kubectl to completion; with ``check`` a non-zero exit fails the test."""
+        proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *args,
+            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env(),
+        )
+        try:
+            async with asyncio.timeout(within or self.timeout):
+                out, err = await proc.communicate(input.encode() if input is not None else None)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise AssertionError(f"kubectl {' '.join(args)} timed out") from None
+        result = KubectlResult(tuple(args), proc.returncode or 0, out.decode(), err.decode())
+        return result.check() if check else result
+
+    async def start(self, *args: str) -> BackgroundKubectl:
+        """Start a long-running kubectl (stopped by :meth:`aclose` at the latest)."""
+        proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env(),
+        )
+        background = BackgroundKubectl(proc)
+        self._background.append(background)
+        return background
+
+    async def aclose(self) -> None:
+        """Stop every background kubectl still running."""
+        for background in self._background:
+            await background.stop()
+        self._background.clear()
+
+
+@dataclass
+class Cluster:
+    """The cluster a test runs against (the ``cluster`` fixture of ``tests/conftest.py``)."""
+
+    kubeconfig_path: Path
+    api: APIServer | None
+    """The envtest server, or None when testing a real cluster."""
+
+    @property
+    def is_envtest(self) -> bool:
+        """Whether this is envtest (fault knobs and audit available)."""
+        return self.api is not None
+
+
+def find_tool(name: str) -> str | None:
+    """The path of executable ``name`` on PATH, or None."""
+    return shutil.which(name)
+
+
+@dataclass
+class Reply:
+    """An HTTP reply: status, headers and the decoded JSON body (None if not JSON)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    warnings: list[str] = field(default_factory=list)
+
+
+class WatchStream:
+    """An open watch response: read its events one by one with a deadline."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self.status = response.status
+
+    async def next(self, within: float = 10.0) -> JSONDict | None:
+        """The next event (within ``within`` s), or None when the stream ended cleanly."""
+        async with asyncio.timeout(within):
+            line = await self.response.content.readline()
+        if not line:
+            return None
+        event: JSONDict = orjson.loads(line)
+        return event
+
+    async def until(
+        self, predicate: Callable[[JSONDict], bool], within: float = 10.0
+    ) -> list[JSONDict]:
+        """Events up to and including the first one satisfying ``predicate``."""
+        seen: list[JSONDict] = []
+        async with asyncio.timeout(within):
+            while True:
+                event = await self.next(within)
+                if event is None:
+                    raise AssertionError(f"watch ended before the expected event; saw {seen}")
+                seen.append(event)
+                if predicate(event):
+                    return seen
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.response.close()
+
+
+class RawClient:
+    """A thin aiohttp client for poking the API server's HTTP surface directly."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        user_agent: str = "raw-test",
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.base_url = base_url
+        headers = {"User-Agent": user_agent}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context is not None else None
+        self.session = aiohttp.ClientSession(headers=headers, connector=connector)
+        self._watches: list[WatchStream] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Reply:
+        """Send one request; JSON bodies are encoded, bytes sent as they are."""
+        data: bytes | None
+        if body is None:
+            data = None
+        elif isinstance(body, bytes):
+            data = body
+        else:
+            data = orjson.dumps(body)
+        hdrs = dict(headers or {})
+        if data is not None:
+            hdrs.setdefault("Content-Type", content_type)
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=hdrs, params=params
+        ) as resp:
+            raw = await resp.read()
+            try:
+                decoded: Any = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                decoded = raw.decode(errors="replace")
+            return Reply(
+                resp.status, dict(resp.headers), decoded, resp.headers.getall("Warning", [])
+            )
+
+    async def get(self, path: str, **params: str) -> Reply:
+        """GET with query parameters."""
+        return await self.request("GET", path, params=params or None)
+
+    async def watch(
+        self, path: str, *, headers: dict[str, str] | None = None, **params: str
+    ) -> WatchStream:
+        """Open ``GET path?watch=1&…``; closed by :meth:`close` at the latest."""
+        query = {"watch": "1", **params}
+        resp = await self.session.get(self.base_url + path, params=query, headers=headers)
+        stream = WatchStream(resp)
+        self._watches.append(stream)
+        return stream
+
+    async def close(self) -> None:
+        """Close open watches and the session."""
+        for w in self._watches:
+            w.close()
+        await self.session.close()
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,258 @@
+"""Watch streams: newline-delimited JSON events replayed from the bucket history.
+
+A watch is an async iterator of byte chunks (one or more ``{"type":…,"object":…}\\n`` lines)
+that the HTTP layer writes to a chunked response. It follows kube-apiserver's watch cache:
+
+* ``resourceVersion`` unset or ``0``: synthetic ADDED events for the current state first;
+  a specific resourceVersion: the changes after it, or one ERROR event with a 410 Expired
+  ``Status`` when it is older than the history window;
+* ``sendInitialEvents=true`` (streaming list): the current state, then a BOOKMARK annotated
+  ``k8s.io/initial-events-end: "true"``;
+* ``allowWatchBookmarks``: a BOOKMARK with the current resourceVersion every bookmark interval;
+* label and field selectors: an object entering the selection arrives as ADDED, one leaving it
+  as DELETED (its previous state with the event's resourceVersion);
+* ``timeoutSeconds`` ends the stream cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from flokoa_controller.envtest.errors import StatusError
+from flokoa_controller.envtest.resources import ResourceInfo
+from flokoa_controller.envtest.selectors import FieldSelector, LabelSelector
+from flokoa_controller.envtest.storage import (
+    ADDED,
+    DELETED,
+    MODIFIED,
+    Change,
+    Record,
+    Storage,
+    Waker,
+    dumps,
+)
+
+JSON = dict[str, Any]
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+Render = Callable[[JSON, bytes], bytes]
+"""Turns an object (served form) and its JSON bytes into the event's object bytes."""
+
+
+@dataclass
+class WatchSpec:
+    """What one watch request asks for."""
+
+    info: ResourceInfo
+    namespace: str | None
+    labels: LabelSelector
+    fields: FieldSelector
+    resource_version: str = ""
+    send_initial_events: bool | None = None
+    allow_bookmarks: bool = False
+    timeout: float | None = None
+    """Seconds until the stream ends cleanly (``timeoutSeconds``; None: never)."""
+    bookmark_interval: float = 60.0
+
+
+@dataclass(eq=False)
+class WatchHandle:
+    """Control of one running watch (for the fault knobs and shutdown)."""
+
+    waker: Waker = field(default_factory=Waker)
+    dropped: bool = False
+    """Set to end the watch abruptly (the HTTP layer then resets the connection)."""
+    ended: bool = False
+    """Set to end the watch cleanly."""
+    zombie_check: Callable[[], bool] = field(default=lambda: False)
+    """Polled: True turns the watch into a zombie (kept open, silent, until dropped)."""
+    max_age: Callable[[], float | None] = field(default=lambda: None)
+    """Polled: seconds after which every watch ends cleanly (a fault knob; None: no limit)."""
+
+    def drop(self) -> None:
+        """End abruptly."""
+        self.dropped = True
+        self.waker.ring()
+
+    def end(self) -> None:
+        """End cleanly."""
+        self.ended = True
+        self.waker.ring()
+
+
+def event_line(kind: str, obj: bytes) -> bytes:
+    """One watch event line."""
+    return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
+
+
+def error_line(status: JSON) -> bytes:
+    """The ERROR event carrying a ``Status``."""
+    return event_line("ERROR", dumps(status))
+
+
+class Watch:
+    """One watch stream over a storage bucket."""
+
+    def __init__(
+        self, storage: Storage, spec: WatchSpec, render: Render, handle: WatchHandle
+    ) -> None:
+        self.storage = storage
+        self.spec = spec
+        self.render = render
+        self.handle = handle
+        self._bucket = storage.bucket(spec.info.bucket)
+        self._filtering = not spec.labels.empty or not spec.fields.empty
+
+    # --- event conversion --------------------------------------------------------------------
+
+    def _selected(self, obj: JSON) -> bool:
+        return self.spec.labels.matches(
+            obj.get("metadata", {}).get("labels")
+        ) and self.spec.fields.matches(obj)
+
+    def _object_bytes(self, record: Record) -> bytes:
+        info = self.spec.info
+        if info.view is None:
+            return self.render(record.obj, record.raw)
+        obj, raw = record.view(info.view.name, info.view.to_view)
+        return self.render(obj, raw)
+
+    def _convert(self, change: Change) -> bytes | None:
+        ns = self.spec.namespace
+        if ns and change.namespace != ns:
+            return None
+        if not self._filtering:
+            return event_line(change.type, self._object_bytes(change.record))
+        cur = change.type != DELETED and self._selected(change.record.obj)
+        old = change.prev is not None and self._selected(change.prev.obj)
+        if cur and not old:
+            return event_line(ADDED, self._object_bytes(change.record))
+        if cur and old:
+            return event_line(MODIFIED, self._object_bytes(change.record))
+        if old:
+            if change.type == DELETED:
+                return event_line(DELETED, self._object_bytes(change.record))
+            assert change.prev is not None
+            prev = orjson.loads(change.prev.raw)
+            prev["metadata"]["resourceVersion"] = str(change.rv)
+            return event_line(DELETED, self._object_bytes(Record(prev, dumps(prev), change.rv)))
+        return None
+
+    def _bookmark(self, rv: int, *, initial_end: bool = False) -> bytes:
+        meta: JSON = {"resourceVersion": str(rv), "creationTimestamp": None}
+        if initial_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj = {
+            "kind": self.spec.info.kind,
+            "apiVersion": self.spec.info.api_version,
+            "metadata": meta,
+        }
+        return event_line("BOOKMARK", dumps(obj))
+
+    def _initial(self) -> list[bytes]:
+        ns = self.spec.namespace if self.spec.info.namespaced else None
+        out: list[bytes] = []
+        for _key, record in self.storage.iterate(self.spec.info.bucket, ns):
+            if self._filtering and not self._selected(record.obj):
+                continue
+            out.append(event_line(ADDED, self._object_bytes(record)))
+        return out
+
+    # --- the stream --------------------------------------------------------------------------
+
+    def start_rv(self) -> tuple[int, bool]:
+        """The resourceVersion to replay from and whether to send the current state first.
+
+        Raises the 410 :class:`StatusError` of a resourceVersion older than the history.
+        """
+        rv_text = self.spec.resource_version
+        if self.spec.send_initial_events:
+            return self.storage.rv, True
+        if rv_text in ("", "0"):
+            if self.spec.send_initial_events is False:
+                return self.storage.rv, False
+            return self.storage.rv, True
+        rv = int(rv_text)
+        self.storage.check_resumable(self.spec.info.bucket, rv)
+        return rv, False
+
+    async def stream(self, cursor: int, initial: bool) -> AsyncIterator[bytes]:
+        """The event chunks until timeout, drop or end (raises nothing on a clean end).
+
+        ``cursor`` and ``initial`` come from :meth:`start_rv`.
+        """
+        loop = asyncio.get_running_loop()
+        spec = self.spec
+        handle = self.handle
+        started = loop.time()
+        own_deadline = started + spec.timeout if spec.timeout is not None else None
+        self._bucket.wakers.add(handle.waker)
+        try:
+            if initial:
+                lines = self._initial()
+                if spec.send_initial_events and spec.allow_bookmarks:
+                    lines.append(self._bookmark(cursor, initial_end=True))
+                for i in range(0, len(lines), 500):
+                    yield b"".join(lines[i : i + 500])
+            next_bookmark = loop.time() + spec.bookmark_interval
+            while True:
+                handle.waker.event.clear()
+                if handle.dropped or handle.ended:
+                    return
+                if handle.zombie_check():
+                    await self._zombie()
+                    return
+                if self.storage.buckets.get(spec.info.bucket) is not self._bucket:
+                    return  # the resource went away (CRD deleted)
+                try:
+                    changes = self.storage.changes_since(spec.info.bucket, cursor)
+                except StatusError:
+                    return  # fell behind the history window: close, the client resumes
+                if changes:
+                    out: list[bytes] = []
+                    for change in changes:
+                        line = self._convert(change)
+                        if line is not None:
+                            out.append(line)
+                    cursor = changes[-1].rv
+                    if out:
+                        yield b"".join(out)
+                    continue
+                now = loop.time()
+                deadline = own_deadline
+                max_age = handle.max_age()
+                if max_age is not None:
+                    forced = started + max_age
+                    deadline = forced if deadline is None else min(deadline, forced)
+                if deadline is not None and now >= deadline:
+                    return
+                if spec.allow_bookmarks and now >= next_bookmark:
+                    cursor = max(cursor, self.storage.rv)
+                    yield self._bookmark(cursor)
+                    next_bookmark = loop.time() + spec.bookmark_interval
+                    continue
+                wake_at = next_bookmark if spec.allow_bookmarks else None
+                if deadline is not None:
+                    wake_at = deadline if wake_at is None else min(wake_at, deadline)
+                try:
+                    if wake_at is None:
+                        await handle.waker.event.wait()
+                    else:
+                        async with asyncio.timeout(max(0.0, wake_at - now)):
+                            await handle.waker.event.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            self._bucket.wakers.discard(handle.waker)
+
+    async def _zombie(self) -> None:
+        """Stay open and silent until dropped or cancelled (client gone, server stopping)."""
+        while not self.handle.dropped:
+            self.handle.waker.event.clear()
+            await self.handle.waker.event.wait()

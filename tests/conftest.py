@@ -1,0 +1,90 @@
+"""Shared fixtures: an envtest API server, a backend-agnostic ``cluster``, the real kubectl.
+
+* ``envtest`` — a bare :class:`APIServer` (built-ins only), function scope, stopped after.
+* ``cluster`` — the cluster under test: the kubeconfig in ``$FLOKOA_TEST_KUBECONFIG`` (a real
+  cluster; ``cluster.api`` is None) or else an envtest with the project's CRDs
+  (``config/crd``) installed and established.
+* ``kubectl`` — runs the real kubectl against ``cluster`` with a fresh ``KUBECACHEDIR``;
+  skipped when kubectl is absent, unless ``FLOKOA_REQUIRE_TOOLS=1`` (then it fails).
+* ``make_kubectl(kubeconfig)`` — the same for any kubeconfig.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from flokoa_controller.envtest import APIServer
+from flokoa_controller.envtest.server import load_manifests
+from flokoa_controller.envtest.testing import Cluster, Kubectl, find_tool
+
+REPO = Path(__file__).resolve().parent.parent
+CRD_DIR = REPO / "config" / "crd"
+
+
+def project_crds() -> list[dict[str, object]]:
+    """The CustomResourceDefinitions in ``config/crd``."""
+    if not CRD_DIR.is_dir():
+        return []
+    return [m for m in load_manifests([CRD_DIR]) if m.get("kind") == "CustomResourceDefinition"]
+
+
+def require_tool(name: str) -> str:
+    """The path of ``name``; skip the test without it (fail if FLOKOA_REQUIRE_TOOLS=1)."""
+    path = find_tool(name)
+    if path is not None:
+        return path
+    if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{name} is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
+    pytest.skip(f"{name} is not on PATH")
+
+
+@pytest.fixture
+async def envtest() -> AsyncIterator[APIServer]:
+    """A running envtest API server with only the built-in resources."""
+    async with APIServer() as api:
+        yield api
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    """``$FLOKOA_TEST_KUBECONFIG``'s cluster, or an envtest with the project's CRDs."""
+    kubeconfig = os.environ.get("FLOKOA_TEST_KUBECONFIG")
+    if kubeconfig:
+        yield Cluster(Path(kubeconfig), None)
+        return
+    crds = project_crds()
+    async with APIServer(crds=crds) as api:
+        for crd in crds:
+            metadata = crd["metadata"]
+            assert isinstance(metadata, dict)
+            await api.wait_established(str(metadata["name"]))
+        yield Cluster(api.kubeconfig_path, api)
+
+
+MakeKubectl = Callable[[Path], Kubectl]
+
+
+@pytest.fixture
+async def make_kubectl(tmp_path: Path) -> AsyncIterator[MakeKubectl]:
+    """``make_kubectl(kubeconfig)``: a :class:`Kubectl` with its own cache directory."""
+    binary = require_tool("kubectl")
+    made: list[Kubectl] = []
+
+    def make(kubeconfig: Path) -> Kubectl:
+        k = Kubectl(kubeconfig, tmp_path / f"kubecache-{len(made)}", binary=binary)
+        made.append(k)
+        return k
+
+    yield make
+    for k in made:
+        await k.aclose()
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster, make_kubectl: MakeKubectl) -> Kubectl:
+    """The real kubectl pointed at ``cluster`` (fresh discovery cache)."""
+    return make_kubectl(cluster.kubeconfig_path)
