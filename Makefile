@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: all venv dev test lint typecheck contracts pytest manifests run envtest bench bench-smoke clean
+.PHONY: all venv dev test lint typecheck contracts pytest manifests docs prometheus-rules run envtest bench bench-smoke clean
 
 all: test
 
@@ -45,6 +45,12 @@ test: lint typecheck contracts pytest  ## Install everything and pass every gate
 
 manifests: $(STAMP)  ## Regenerate the CRDs from the API types.
 	$(BIN)/python -m flokoa_controller.api.crdgen config/crd
+
+docs: $(STAMP)  ## Regenerate docs/reference.md from the API types.
+	$(BIN)/python -m flokoa_controller.api.reference docs/reference.md
+
+prometheus-rules: $(STAMP)  ## Regenerate config/prometheus/prometheusrule.yaml from rules.yaml.
+	$(BIN)/python hack/prometheus_rules.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
 KUBERNETES_VERSION = "1.32.0"
-CUSTOM_GROUPS = ("agent.flokoa.ai/",)
+CUSTOM_GROUPS = ("agent.flokoa.ai/", "monitoring.coreos.com/")
 KUSTOMIZATIONS = ("default", "namespaced", "samples", "crd", "rbac", "manager")
 
 
@@ -30,7 +30,12 @@ def _builtin_documents() -> list[tuple[str, dict[str, Any]]]:
     for path in sorted(CONFIG.rglob("*.yaml")):
         for index, doc in enumerate(_documents(path)):
             api_version = doc.get("apiVersion", "")
-            if api_version.startswith(CUSTOM_GROUPS) or doc.get("kind") == "Kustomization":
+            # Also skipped: plain Prometheus rule files (no kind) and kustomize Components.
+            if api_version.startswith(CUSTOM_GROUPS) or doc.get("kind") in (
+                None,
+                "Kustomization",
+                "Component",
+            ):
                 continue
             found.append((f"{path.relative_to(CONFIG)}#{index}", doc))
     return found
