@@ -58,6 +58,7 @@ from flokoa_controller.controllers.schedule import RETRY_REASONS, Schedule
 from flokoa_controller.controllers.secrets import SecretProblem
 from flokoa_controller.controllers.status import StatusWriter
 from flokoa_controller.controllers.targets import build_target, secret_refs
+from flokoa_controller.kube.errors import Conflict
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.runtime.clock import Clock, monotonic
 from flokoa_controller.runtime.controller import Request, Result
@@ -166,12 +167,23 @@ class ModelReconciler:
         return float(min(cap, self.schedule.backoff_base * 2 ** max(0, failures - 1)))
 
     async def reconcile(self, request: Request) -> Result:
-        """Reconcile one Model; see the module docstring for the steps."""
-        key = str(request)
-        obj = self.models.get_by(request.name, request.namespace)
-        if obj is None:
-            self._checked.pop(key, None)
+        """Reconcile one Model; see the module docstring for the steps.
+
+        A status write refused because the Model changed meanwhile (``Conflict``) is
+        requeued, rate limited, to reconcile the new state; it is not an error.
+        """
+        cached = self.models.get_by(request.name, request.namespace)
+        if cached is None:
+            self._checked.pop(str(request), None)
             return Result()
+        try:
+            return await self._reconcile(request, self.writer.latest(cached))
+        except Conflict:
+            log.debug("Model changed while it was reconciled; requeueing")
+            return Result(requeue=True)
+
+    async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
+        key = str(request)
         metadata = obj.get("metadata") or {}
         generation = int(metadata.get("generation") or 0)
         raw_status = obj.get("status")
@@ -305,11 +317,7 @@ class ModelReconciler:
             status.get("conditions"), verdict.updates(), generation, self.now()
         )
         desired = {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}
-        metadata = obj.get("metadata") or {}
-        key = f"{metadata.get('namespace')}/{metadata.get('name')}"
-        written = await self.writer.write(
-            obj, desired, MANAGED_MODEL_STATUS_FIELDS, cached=lambda: self.models.get(key)
-        )
+        written = await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS)
         if written:
             self._events(obj, status, verdict)
 

@@ -54,6 +54,7 @@ from flokoa_controller.controllers.schedule import Decision, LastProbe, Schedule
 from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
 from flokoa_controller.controllers.status import StatusWriter
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
+from flokoa_controller.kube.errors import Conflict
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
@@ -260,10 +261,22 @@ class ModelProviderReconciler:
         return self.secrets.get_by(name, namespace)
 
     async def reconcile(self, request: Request) -> Result:
-        """Reconcile one ModelProvider; see the module docstring for the steps."""
-        obj = self.providers.get_by(request.name, request.namespace)
-        if obj is None:
+        """Reconcile one ModelProvider; see the module docstring for the steps.
+
+        A status write refused because the object changed meanwhile (``Conflict``: edited,
+        or deleted and re-created while the probe ran) is requeued, rate limited, to
+        reconcile the new state; it is not an error.
+        """
+        cached = self.providers.get_by(request.name, request.namespace)
+        if cached is None:
             return Result()
+        try:
+            return await self._reconcile(request, self.writer.latest(cached))
+        except Conflict:
+            log.debug("ModelProvider changed while it was reconciled; requeueing")
+            return Result(requeue=True)
+
+    async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
         metadata = obj.get("metadata") or {}
         generation = int(metadata.get("generation") or 0)
         raw_status = obj.get("status")
@@ -358,14 +371,7 @@ class ModelProviderReconciler:
             "ready": verdict.ready[0] == TRUE,
             "conditions": conditions,
         }
-        metadata = obj.get("metadata") or {}
-        key = f"{metadata.get('namespace')}/{metadata.get('name')}"
-        written = await self.writer.write(
-            obj,
-            desired,
-            MANAGED_STATUS_FIELDS,
-            cached=lambda: self.providers.get(key),
-        )
+        written = await self.writer.write(obj, desired, MANAGED_STATUS_FIELDS)
         if written:
             self._events(obj, status, verdict)
         return desired

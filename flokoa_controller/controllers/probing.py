@@ -5,8 +5,8 @@ referenced Secrets from the API server (in the object's own namespace only) and 
 them; :meth:`Prober.probe_provider` and :meth:`Prober.probe_model` run the provider's free
 list/get call through the shared :class:`~flokoa_controller.providers.http.ProbeHTTP`, with
 an overall deadline, metrics, and a guard that turns any unexpected exception into a
-``ProbeError`` result whose message carries no secret (the exception's own text is scrubbed
-of every value the target holds).
+``ProbeError`` result whose message carries no secret (only the exception's type, never its
+text, is reported).
 
 Secret values exist only inside one ``resolve → build_target → probe`` sequence of a
 reconcile; nothing here keeps them.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.result import ProbeResult, scrub
+from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.providers.target import ProbeTarget
 
 __all__ = ["ModelProbe", "Prober", "ProviderProbe"]
@@ -124,8 +125,11 @@ class Prober:
                 retryable=True,
             )
         except Exception as exc:
-            text = scrub(str(exc), target.secret_values())
-            log.warning("Probe failed unexpectedly: %s: %s", type(exc).__name__, text[:300])
+            # Not the exception's text: it may quote a value in a form scrubbing misses
+            # (encoded, or too short to scrub). Its type and where it was raised suffice.
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+            log.warning("Probe failed unexpectedly: %s%s", type(exc).__name__, where)
             return ProbeResult(
                 ok=False,
                 reason=Reason.PROBE_ERROR,

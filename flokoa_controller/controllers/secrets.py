@@ -9,10 +9,16 @@ reconcile without any API call:
 
 - find missing Secrets and keys (``SecretNotFound``, ``SecretKeyNotFound``) and empty values;
 - compute ``secretHash``: one SHA-256 over, for each reference in a canonical order, its role,
-  Secret name, key and the value's digest (or a marker saying it is missing). It changes
-  exactly when something the provider uses changes: a referenced value, a reference, a key
-  appearing or disappearing; and never for unrelated keys or Secrets. The namespace is left
-  out, so the same configuration hashes the same in every namespace.
+  Secret name, key, the Secret's UID and the value's digest (or a marker saying it is
+  missing). It changes exactly when something the provider uses changes: a referenced value,
+  a reference, a key appearing or disappearing, the Secret being replaced by a new one (a
+  new UID); and never for unrelated keys or Secrets. It is the same for every replica and
+  across restarts.
+
+  The UID is there because ``status.secretHash`` is readable by everyone who may read the
+  ModelProvider, a wider audience than the Secret's readers. Without it, the hash of a weak
+  key (``changeme``) could be confirmed offline from the public names and keys alone; with
+  it, a guess can only be tested by someone who can read the Secret's metadata.
 
 The values themselves are read from the API server (:func:`fetch_values`) only when a probe
 is about to run, validated (:func:`validate_values`), handed to the probe and dropped. They
@@ -35,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from flokoa_controller.controllers.conditions import Reason
-from flokoa_controller.runtime.transform import DIGEST_FIELD, data_digests
+from flokoa_controller.runtime.transform import DIGEST_FIELD, data_digests, secret_data
 
 __all__ = [
     "EMPTY_DIGEST",
@@ -176,15 +182,24 @@ def _describe(namespace: str | None, ref: SecretKeyRef) -> str:
     return f'Secret "{secret}" key "{ref.key}" (referenced by {ref.field})'
 
 
-def secret_hash(entries: Iterable[tuple[SecretKeyRef, str]]) -> str:
-    """SHA-256 over ``(role, name, key, digest)`` tuples in a canonical (sorted) order."""
+def secret_hash(entries: Iterable[tuple[SecretKeyRef, str, str]]) -> str:
+    """SHA-256 over ``(role, name, key, secret UID, digest)`` in a canonical (sorted) order.
+
+    ``entries`` are ``(reference, UID of the Secret or "", value digest or missing marker)``.
+    """
     h = hashlib.sha256()
-    for ref, digest in sorted(entries, key=lambda e: (e[0].role.value, e[0].name, e[0].key)):
-        for part in (ref.role.value, ref.name, ref.key, digest):
+    for ref, uid, digest in sorted(entries, key=lambda e: (e[0].role.value, e[0].name, e[0].key)):
+        for part in (ref.role.value, ref.name, ref.key, uid, digest):
             h.update(part.encode())
             h.update(b"\0")
         h.update(b"\n")
     return h.hexdigest()
+
+
+def _uid_of(secret: Mapping[str, Any]) -> str:
+    metadata = secret.get("metadata")
+    uid = metadata.get("uid") if isinstance(metadata, Mapping) else None
+    return uid if isinstance(uid, str) else ""
 
 
 def resolve_from_cache(
@@ -197,22 +212,23 @@ def resolve_from_cache(
     ``lookup(namespace, name)`` returns the cached (digested) Secret or ``None``. Only the
     given namespace is ever consulted.
     """
-    entries: list[tuple[SecretKeyRef, str]] = []
+    entries: list[tuple[SecretKeyRef, str, str]] = []
     problem: SecretProblem | None = None
     for ref in refs:
         cached = lookup(namespace, ref.name)
         digests = cached.get(DIGEST_FIELD) if cached is not None else None
         if cached is None or not isinstance(digests, Mapping):
-            entries.append((ref, _MISSING_SECRET))
+            entries.append((ref, "", _MISSING_SECRET))
             problem = problem or SecretProblem(
                 Reason.SECRET_NOT_FOUND,
                 f'Secret "{namespace}/{ref.name}" (referenced by {ref.field}) not found',
                 ref,
             )
             continue
+        uid = _uid_of(cached)
         digest = digests.get(ref.key)
         if not isinstance(digest, str):
-            entries.append((ref, _MISSING_KEY))
+            entries.append((ref, uid, _MISSING_KEY))
             problem = problem or SecretProblem(
                 Reason.SECRET_KEY_NOT_FOUND,
                 f'Secret "{namespace}/{ref.name}" has no key "{ref.key}" '
@@ -220,7 +236,7 @@ def resolve_from_cache(
                 ref,
             )
             continue
-        entries.append((ref, digest))
+        entries.append((ref, uid, digest))
         if digest == EMPTY_DIGEST:
             problem = problem or _invalid(namespace, ref, "is empty")
     return CachedSecrets(secret_hash(entries), problem)
@@ -249,7 +265,7 @@ async def fetch_values(
     """
     secrets: dict[str, Mapping[str, Any] | None] = {}
     values: dict[Role, bytes] = {}
-    entries: list[tuple[SecretKeyRef, str]] = []
+    entries: list[tuple[SecretKeyRef, str, str]] = []
     for ref in refs:
         if ref.name not in secrets:
             try:
@@ -268,7 +284,7 @@ async def fetch_values(
                 f'Secret "{namespace}/{ref.name}" (referenced by {ref.field}) not found',
                 ref,
             )
-        data = _data_of(secret)
+        data = secret_data(secret)
         if ref.key not in data:
             return SecretProblem(
                 Reason.SECRET_KEY_NOT_FOUND,
@@ -277,20 +293,12 @@ async def fetch_values(
                 ref,
             )
         raw = data[ref.key]
-        entries.append((ref, data_digests({ref.key: raw})[ref.key]))
+        entries.append((ref, _uid_of(secret), data_digests({ref.key: raw})[ref.key]))
         decoded = _decode(raw)
         if decoded is None:
             return _invalid(namespace, ref, "is not valid base64")
         values[ref.role] = decoded
     return SecretValues(values, secret_hash(entries))
-
-
-def _data_of(secret: Mapping[str, Any]) -> dict[str, object]:
-    """``data`` with ``stringData`` folded in (as the API server does on write)."""
-    data: dict[str, object] = dict(secret.get("data") or {})
-    for key, text in (secret.get("stringData") or {}).items():
-        data[key] = base64.b64encode(str(text).encode()).decode()
-    return data
 
 
 def _decode(raw: object) -> bytes | None:

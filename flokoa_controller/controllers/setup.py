@@ -107,13 +107,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than zero: {text!r}")
+    return value
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add the controllers' flags (each also settable as ``FLOKOA_<FLAG>``)."""
     group = parser.add_argument_group("ModelProvider and Model controllers")
     add_env_flag(
         group,
         "--provider-revalidate-interval",
-        type=parse_duration,
+        type=_positive_duration,
         default="10m",
         help="Re-probe an unchanged ModelProvider (and re-check its Models) this often, plus "
         "up to 10%% jitter. Changes to the spec or a referenced Secret are probed at once.",
@@ -128,7 +135,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add_env_flag(
         group,
         "--probe-connect-timeout",
-        type=parse_duration,
+        type=_positive_duration,
         default="10s",
         help="Bound on the connect phase (TCP, TLS, proxy CONNECT) of a probe request; the "
         "whole request is bounded by the provider's timeoutSeconds.",

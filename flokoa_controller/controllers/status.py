@@ -1,22 +1,31 @@
-"""Writing status: only when it differs, as a merge patch on ``/status``, read-your-writes.
+"""Writing status: only when it differs, as an optimistically locked merge patch on ``/status``.
 
-:func:`status_patch` compares the desired status with the cached one and returns the fields
-that differ (``None`` entries remove a field the controller no longer sets), or ``None`` when
-nothing differs: a converged object costs no API call at all.
+:func:`status_patch` compares the desired status with the observed one and returns the
+fields that differ (``None`` entries remove a field the controller no longer sets), or
+``None`` when nothing differs: a converged object costs no API call at all.
 
-:class:`StatusWriter` sends the patch and then waits (briefly) until the informer's cache
-holds the written version. A reconcile that follows immediately (another event was queued
-meanwhile) thus sees its predecessor's status instead of the stale one, and does not probe
-or write twice. The wait is driven by the informer's own events, not by polling, and is
-bounded by ``observe_timeout``.
+:class:`StatusWriter` sends the patch with the ``metadata.resourceVersion`` the status was
+computed from, so the API server refuses it (409 ``Conflict``) when the object changed
+meanwhile — in particular when it was deleted and re-created under the same name while a
+probe ran: the old object's verdict never lands on the new one. The caller requeues.
+
+Read-your-writes without blocking: the writer keeps the object the API server returned for
+its last write of each key until the informer's cache shows that version (or a later one).
+:meth:`StatusWriter.latest` gives a reconcile the newer of the cached object and that
+record, so a reconcile that follows its predecessor before the watch delivered the write
+(another event was queued meanwhile, or the watch is slow or stalled) sees the written
+status instead of the stale one, and neither probes nor writes twice. Nothing waits for the
+watch: a stalled watch costs no worker time. Records are dropped as soon as the cache
+catches up (the :attr:`StatusWriter.handler` registered on the informer) or the object is
+deleted, so at most one object per in-flight write is held.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from flokoa_controller.controllers.metrics import STATUS_UPDATES
@@ -24,6 +33,7 @@ from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.informer import DeletedFinalStateUnknown, EventHandler
 from flokoa_controller.runtime.store import key_of
+from flokoa_controller.runtime.transform import strip_managed_fields
 
 __all__ = ["StatusClient", "StatusWriter", "status_patch"]
 
@@ -70,115 +80,139 @@ def status_patch(
     return patch or None
 
 
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
 def _rv(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return str(_meta(obj).get("resourceVersion") or "")
 
 
-def _at_least(seen: str, wanted: str) -> bool:
-    if seen == wanted:
-        return True
-    if seen.isdigit() and wanted.isdigit():
-        return int(seen) >= int(wanted)
-    return False
+def _newer(candidate: str, than: str) -> bool:
+    """Whether ``candidate`` is known to be a later resourceVersion than ``than``.
+
+    resourceVersions are opaque; the decimal ones every API server in use sends are
+    compared as numbers, anything else is never called newer (the optimistic lock of the
+    next write catches what this cannot tell).
+    """
+    return candidate.isdigit() and than.isdigit() and int(candidate) > int(than)
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """The last write of one key: the object the API server returned, and its origin."""
+
+    obj: dict[str, Any]
+    """The object after the write (managedFields stripped)."""
+    uid: str
+    """Its UID."""
+    based_on: str
+    """The resourceVersion the write was computed from (what a lagging cache still shows)."""
 
 
 class StatusWriter:
-    """Patches ``/status`` of one resource type and waits for the cache to catch up.
+    """Patches ``/status`` of one resource type, optimistically locked, read-your-writes.
 
-    Register :attr:`handler` on the informer of ``rt`` (``setup`` does).
+    Register :attr:`handler` on the informer of ``rt`` (``setup`` does) so that records of
+    writes are dropped once the cache shows them.
     """
 
-    def __init__(
-        self, client: StatusClient, rt: ResourceType, *, observe_timeout: float = 2.0
-    ) -> None:
-        """``observe_timeout``: longest wait for the cache to show a written status."""
+    def __init__(self, client: StatusClient, rt: ResourceType) -> None:
+        """Write ``rt`` objects' status through ``client``."""
         self.client = client
         self.rt = rt
-        self.observe_timeout = observe_timeout
-        self._waiters: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
+        self._written: dict[str, _Written] = {}
         self.handler = EventHandler(
             on_add=lambda obj, _initial: self._seen(obj),
             on_update=lambda _old, new: self._seen(new),
             on_delete=self._gone,
         )
-        """Informer handler that wakes the writes waiting for an object's new version."""
+        """Informer handler that drops the records the cache has caught up with."""
 
-    def _seen(self, obj: dict[str, Any]) -> None:
-        key = key_of(obj)
-        waiters = self._waiters.get(key)
-        if not waiters:
+    def pending(self) -> int:
+        """How many writes the cache has not shown yet (records held)."""
+        return len(self._written)
+
+    def _seen(self, obj: Mapping[str, Any]) -> None:
+        if not self._written:
             return
-        rv = _rv(obj)
-        remaining = []
-        for wanted, future in waiters:
-            if _at_least(rv, wanted):
-                if not future.done():
-                    future.set_result(None)
-            else:
-                remaining.append((wanted, future))
-        if remaining:
-            self._waiters[key] = remaining
-        else:
-            del self._waiters[key]
+        try:
+            key = key_of(obj)
+        except ValueError:
+            return
+        record = self._written.get(key)
+        if record is not None and not self._stale(obj, record):
+            del self._written[key]
 
-    def _gone(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
-        key = obj.key if isinstance(obj, DeletedFinalStateUnknown) else key_of(obj)
-        for _, future in self._waiters.pop(key, []):
-            if not future.done():
-                future.set_result(None)
+    def _gone(self, obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> None:
+        if isinstance(obj, DeletedFinalStateUnknown):
+            self._written.pop(obj.key, None)
+            return
+        with contextlib.suppress(ValueError):
+            self._written.pop(key_of(obj), None)
+
+    @staticmethod
+    def _stale(cached: Mapping[str, Any], record: _Written) -> bool:
+        """Whether ``cached`` is older than the recorded write (so the record is newer)."""
+        if str(_meta(cached).get("uid") or "") != record.uid:
+            return False  # another object under the same name: the cache is the truth
+        seen = _rv(cached)
+        written = _rv(record.obj)
+        return seen == record.based_on or _newer(written, seen)
+
+    def latest(self, cached: dict[str, Any]) -> dict[str, Any]:
+        """``cached``, or this writer's own later write of it when the cache lags behind.
+
+        Reconcilers call it on the object they read from the cache before deciding
+        anything, so they never act on a status older than the one they wrote.
+        """
+        if not self._written:
+            return cached
+        try:
+            key = key_of(cached)
+        except ValueError:
+            return cached
+        record = self._written.get(key)
+        if record is None:
+            return cached
+        if self._stale(cached, record):
+            return record.obj
+        del self._written[key]
+        return cached
 
     async def write(
-        self,
-        obj: Mapping[str, Any],
-        desired: Mapping[str, Any],
-        managed: Iterable[str],
-        cached: Any = None,
+        self, obj: Mapping[str, Any], desired: Mapping[str, Any], managed: Iterable[str]
     ) -> bool:
         """Patch ``obj``'s status to ``desired`` if it differs; return whether it wrote.
 
-        ``cached``: a callable returning the object currently in the cache (to skip the wait
-        when the cache already moved on). A deleted object is not an error: nothing is
-        written.
+        The patch carries ``obj``'s resourceVersion: ``kube.errors.Conflict`` is raised when
+        the object changed since (the caller requeues and reconciles the new state). A
+        deleted object is not an error: nothing is written.
         """
         patch = status_patch(obj.get("status"), desired, managed)
         if patch is None:
             return False
-        metadata = obj.get("metadata") or {}
+        metadata = _meta(obj)
         name, namespace = str(metadata.get("name")), metadata.get("namespace")
+        body: dict[str, Any] = {"status": patch}
+        based_on = _rv(obj)
+        if based_on:
+            body["metadata"] = {"resourceVersion": based_on}
         try:
             written = await self.client.patch(
-                self.rt,
-                name,
-                {"status": patch},
-                namespace,
-                patch_type="merge",
-                subresource="status",
+                self.rt, name, body, namespace, patch_type="merge", subresource="status"
             )
         except NotFound:
             log.debug("Object deleted before its status could be written")
             return False
         STATUS_UPDATES.labels(self.rt.kind).inc()
-        wanted = _rv(written) if isinstance(written, Mapping) else ""
-        if wanted and wanted != _rv(obj):
-            await self._wait(key_of(obj), wanted, cached)
+        if isinstance(written, dict) and _rv(written):
+            try:
+                key = key_of(written)
+            except ValueError:
+                return True
+            self._written[key] = _Written(
+                strip_managed_fields(written), str(_meta(written).get("uid") or ""), based_on
+            )
         return True
-
-    async def _wait(self, key: str, wanted: str, cached: Any) -> None:
-        current = cached() if callable(cached) else None
-        if isinstance(current, Mapping) and _at_least(_rv(current), wanted):
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, []).append((wanted, future))
-        try:
-            await asyncio.wait_for(future, self.observe_timeout)
-        except TimeoutError:
-            log.debug("Cache did not show the written status within %ss", self.observe_timeout)
-        finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                self._waiters[key] = [(w, f) for w, f in waiters if f is not future]
-                if not self._waiters[key]:
-                    del self._waiters[key]
-            with contextlib.suppress(asyncio.CancelledError):
-                if not future.done():
-                    future.cancel()

@@ -8,7 +8,9 @@ that the HTTP layer writes to a chunked response. It follows kube-apiserver's wa
   ``Status`` when it is older than the history window;
 * ``sendInitialEvents=true`` (streaming list): the current state, then a BOOKMARK annotated
   ``k8s.io/initial-events-end: "true"``;
-* ``allowWatchBookmarks``: a BOOKMARK with the current resourceVersion every bookmark interval;
+* ``allowWatchBookmarks``: a BOOKMARK with the current resourceVersion every bookmark interval
+  and, like kube's watch cache, one more 2 s before the watch's deadline (``timeoutSeconds``),
+  so that a client resumes from a recent resourceVersion even when nothing it selects changed;
 * label and field selectors: an object entering the selection arrives as ADDED, one leaving it
   as DELETED (its previous state with the event's resourceVersion);
 * ``timeoutSeconds`` ends the stream cleanly.
@@ -40,6 +42,9 @@ from flokoa_controller.envtest.storage import (
 JSON = dict[str, Any]
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+PRE_TIMEOUT_BOOKMARK = 2.0
+"""Seconds before a watch's deadline when kube's watch cache sends its last BOOKMARK."""
 
 Render = Callable[[JSON, bytes], bytes]
 """Turns an object (served form) and its JSON bytes into the event's object bytes."""
@@ -200,7 +205,7 @@ class Watch:
                     lines.append(self._bookmark(cursor, initial_end=True))
                 for i in range(0, len(lines), 500):
                     yield b"".join(lines[i : i + 500])
-            next_bookmark = loop.time() + spec.bookmark_interval
+            next_bookmark = self._next_bookmark(loop.time(), own_deadline)
             while True:
                 handle.waker.event.clear()
                 if handle.dropped or handle.ended:
@@ -232,12 +237,12 @@ class Watch:
                     deadline = forced if deadline is None else min(deadline, forced)
                 if deadline is not None and now >= deadline:
                     return
-                if spec.allow_bookmarks and now >= next_bookmark:
+                if next_bookmark is not None and now >= next_bookmark:
                     cursor = max(cursor, self.storage.rv)
                     yield self._bookmark(cursor)
-                    next_bookmark = loop.time() + spec.bookmark_interval
+                    next_bookmark = self._next_bookmark(loop.time(), own_deadline)
                     continue
-                wake_at = next_bookmark if spec.allow_bookmarks else None
+                wake_at = next_bookmark
                 if deadline is not None:
                     wake_at = deadline if wake_at is None else min(wake_at, deadline)
                 try:
@@ -250,6 +255,19 @@ class Watch:
                     pass
         finally:
             self._bucket.wakers.discard(handle.waker)
+
+    def _next_bookmark(self, now: float, deadline: float | None) -> float | None:
+        """When the next BOOKMARK is due (None: no more), as kube's ``nextBookmarkTime``.
+
+        Every bookmark interval, but no later than 2 s before the deadline; none once that
+        moment has passed.
+        """
+        if not self.spec.allow_bookmarks:
+            return None
+        due = now + self.spec.bookmark_interval
+        if deadline is not None:
+            due = min(due, deadline - PRE_TIMEOUT_BOOKMARK)
+        return due if due > now else None
 
     async def _zombie(self) -> None:
         """Stay open and silent until dropped or cancelled (client gone, server stopping)."""

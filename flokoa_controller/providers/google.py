@@ -30,6 +30,7 @@ bounded by the target's timeout. Credential objects are cached per target finger
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import ssl
 import time
@@ -61,6 +62,14 @@ ADC_DESCRIPTION = "application default credentials"
 """What messages call the keyless credential source."""
 
 _STATUS = re.compile(r"[Ss]tatus: (\d{3})")
+
+# google-auth logs every request and response at DEBUG (headers as they are, bodies with
+# only some fields hashed). Secrets never reach the logs, even when the operator runs at
+# debug level: google-auth's loggers stay at INFO or above.
+for _name in ("google.auth", "google.oauth2"):
+    _logger = logging.getLogger(_name)
+    if _logger.level == logging.NOTSET or _logger.level < logging.INFO:
+        _logger.setLevel(logging.INFO)
 
 
 class CredentialError(Exception):

@@ -82,18 +82,22 @@ async def run_manager(options: ManagerOptions, plugin: object | None = None) -> 
     async with KubeClient(config) as client:
         manager = Manager(client, options)
         try:
+            if options.leader_elect:
+                options.lease_namespace()  # off-cluster without the flag: a usage error
             await _setup(manager, options, plugin)
-            await manager.run()
-        except LeaderElectionLost as exc:
-            log.error("Exiting: %s", exc)
-            return EXIT_FAILURE
-        except CacheSyncTimeout as exc:
-            log.error("Exiting: %s", exc)
-            return EXIT_FAILURE
         except ValueError as exc:
             log.error("Invalid configuration: %s", exc)
             return EXIT_USAGE
         except Exception:
+            log.exception("Exiting: setting the controllers up failed")
+            return EXIT_FAILURE
+        try:
+            await manager.run()
+        except (LeaderElectionLost, CacheSyncTimeout) as exc:
+            log.error("Exiting: %s", exc)
+            return EXIT_FAILURE
+        except Exception:
+            # A ValueError here is a failure at run time (exit 1), not a bad flag.
             log.exception("Exiting after a failure")
             return EXIT_FAILURE
     return EXIT_OK

@@ -177,12 +177,17 @@ class Informer:
     ) -> None:
         """Apply a full snapshot of one scope (called by the reflectors)."""
         initial = namespace in self._initial_pending
-        previous = {key: self.store.get(key) for key in map(key_of, objs)}
-        removed = self.store.replace(objs, namespace=namespace)
+        keyed: dict[str, dict[str, Any]] = {}
+        for obj in objs:
+            key = self._key(obj)
+            if key is not None:
+                keyed[key] = obj
+        previous = {key: self.store.get(key) for key in keyed}
+        removed = self.store.replace(keyed.values(), namespace=namespace)
         for key, old in removed.items():
             self._deleted(DeletedFinalStateUnknown(key, old))
-        for obj in objs:
-            before = previous[key_of(obj)]
+        for key, obj in keyed.items():
+            before = previous[key]
             if before is None:
                 self._added(obj, initial)
             elif _rv(before) != _rv(obj) or not _rv(obj):
@@ -193,10 +198,24 @@ class Informer:
                 self._synced.set()
                 log.debug("%s: cache synced (%d objects)", self.resource, len(self.store))
 
+    def _key(self, obj: dict[str, Any]) -> str | None:
+        """The cache key of ``obj``, or ``None`` (logged) for an object without a name.
+
+        The API server never sends one; skipping it beats a watch that stops forever on it.
+        """
+        try:
+            return key_of(obj)
+        except (ValueError, AttributeError, TypeError):
+            log.warning("%s: ignoring an object without metadata.name", self.resource)
+            return None
+
     def apply(self, event_type: str, obj: dict[str, Any]) -> None:
         """Apply one watch event (called by the reflectors)."""
+        key = self._key(obj)
+        if key is None:
+            return
         if event_type == "DELETED":
-            self.store.delete(key_of(obj))
+            self.store.delete(key)
             self._deleted(obj)
             return
         old = self.store.add(obj)

@@ -25,6 +25,9 @@ handler calls. Behaviour (client-go's reflector, with fewer relists):
   yet); 429 waits at least the server's Retry-After.
 - A watch that delivers nothing (no event, no bookmark) for ``inactivity_timeout`` seconds
   is a "zombie": it is closed and resumed from the last resourceVersion.
+- A watch that ends normally within a second without delivering anything (a proxy or a
+  broken server closing every watch at once) is resumed only after a backoff delay, as
+  client-go does with its "very short watch": no tight reconnect loop.
 
 Every object is passed through ``transform`` (``apiVersion`` and ``kind`` filled in first,
 as list responses may omit them) before the sink sees it.
@@ -69,6 +72,7 @@ INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
 
 _STREAMING_REFUSED = (BadRequest, Invalid, MethodNotAllowed)
 _STREAMING_MAX_SOFT_FAILURES = 3
+_SHORT_WATCH_SECONDS = 1.0
 
 
 class WatchEventLike(Protocol):
@@ -150,6 +154,8 @@ class ReflectorStats:
     """Watches closed because they stayed silent for the inactivity timeout."""
     streaming_fallbacks: int = 0
     """Times the streaming list was given up for list+watch."""
+    short_watches: int = 0
+    """Watches that ended within a second with nothing delivered (resumed after a backoff)."""
 
 
 class _WatchInactive(Exception):
@@ -162,6 +168,10 @@ class _StreamingUnsupported(Exception):
 
 class _StreamingIncomplete(Exception):
     """A streaming list ended or went silent before its initial state was complete."""
+
+
+class _ShortWatch(Exception):
+    """A watch ended normally at once without delivering anything."""
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str:
@@ -248,6 +258,14 @@ class Reflector:
                 log.info("%s: resourceVersion expired (%s); relisting", self.scope, exc.reason)
                 if self._gone_streak > 1:
                     delay = self._backoff.next_delay()
+            except _ShortWatch:
+                self.stats.short_watches += 1
+                delay = self._backoff.next_delay()
+                log.info(
+                    "%s: watch closed at once without events; resuming in %.1fs",
+                    self.scope,
+                    delay,
+                )
             except _WatchInactive:
                 self.stats.inactivity_timeouts += 1
                 log.warning(
@@ -401,7 +419,15 @@ class Reflector:
         )
 
     async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        delivered = self.stats.events + self.stats.bookmarks
         await self._consume(self._open_watch(self.resource_version), self._handle)
+        if (
+            self.stats.events + self.stats.bookmarks == delivered
+            and loop.time() - started < _SHORT_WATCH_SECONDS
+        ):
+            raise _ShortWatch
 
     async def _consume(
         self, stream: AsyncIterator[Any], on_event: Callable[[WatchEventLike], None]

@@ -91,19 +91,45 @@ class Store:
         for name, func in self._indexers.items():
             self._file(name, func, key, obj)
 
+    def _drop(self, name: str, key: str, values: tuple[str, ...]) -> None:
+        index = self._indices[name]
+        for value in values:
+            keys = index.get(value)
+            if keys is None:
+                continue
+            keys.discard(key)
+            if not keys:
+                del index[value]
+
     def _unindex(self, key: str) -> None:
         filed = self._filed.pop(key, None)
         if not filed:
             return
         for name, values in filed.items():
-            index = self._indices[name]
-            for value in values:
-                keys = index.get(value)
-                if keys is None:
-                    continue
-                keys.discard(key)
-                if not keys:
-                    del index[value]
+            self._drop(name, key, values)
+
+    def _reindex(self, key: str, obj: dict[str, Any]) -> None:
+        """Re-file an updated object; indexes whose values did not change are not touched
+        (the common case: a status or metadata update)."""
+        filed = self._filed.get(key)
+        if filed is None:
+            self._index(key, obj)
+            return
+        for name, func in self._indexers.items():
+            values = tuple(dict.fromkeys(func(obj)))
+            before = filed.get(name, ())
+            if values == before:
+                continue
+            self._drop(name, key, before)
+            if values:
+                filed[name] = values
+                index = self._indices[name]
+                for value in values:
+                    index.setdefault(value, set()).add(key)
+            else:
+                del filed[name]
+        if not filed:
+            del self._filed[key]
 
     def by_index(self, index: str, value: str) -> list[dict[str, Any]]:
         """Return the objects filed under ``value`` in the named index."""
@@ -130,10 +156,11 @@ class Store:
         """Insert or replace ``obj``; return the object it replaced, if any."""
         key = key_of(obj)
         old = self._items.get(key)
-        if old is not None:
-            self._unindex(key)
         self._items[key] = obj
-        self._index(key, obj)
+        if old is None:
+            self._index(key, obj)
+        else:
+            self._reindex(key, obj)
         return old
 
     update = add

@@ -30,6 +30,7 @@ __all__ = [
     "data_digests",
     "default_transform",
     "is_secret",
+    "secret_data",
     "secret_to_digest",
     "strip_managed_fields",
 ]
@@ -74,6 +75,24 @@ def _value_bytes(value: object) -> bytes:
     return repr(value).encode()
 
 
+def secret_data(obj: Mapping[str, Any]) -> dict[str, object]:
+    """A Secret's ``data`` with ``stringData`` folded in, as the API server does on write.
+
+    ``stringData`` values override ``data`` keys of the same name (base64-encoded here, like
+    ``data``). Malformed fields (not objects) count as empty, so a hand-made object cannot
+    break a reader.
+    """
+    data = obj.get("data")
+    values: dict[str, object] = (
+        {str(k): v for k, v in data.items()} if isinstance(data, Mapping) else {}
+    )
+    string_data = obj.get("stringData")
+    if isinstance(string_data, Mapping):
+        for key, text in string_data.items():
+            values[str(key)] = base64.b64encode(str(text).encode()).decode()
+    return values
+
+
 def data_digests(data: Mapping[str, object]) -> dict[str, str]:
     """Return ``{key: sha256 hex of the decoded value}`` for a Secret's ``data``."""
     return {key: hashlib.sha256(_value_bytes(value)).hexdigest() for key, value in data.items()}
@@ -98,9 +117,7 @@ def secret_to_digest(obj: dict[str, Any]) -> dict[str, Any]:
     """
     if DIGEST_FIELD in obj and "data" not in obj and "stringData" not in obj:
         return obj
-    values: dict[str, object] = dict(obj.get("data") or {})
-    for key, text in (obj.get("stringData") or {}).items():
-        values[key] = base64.b64encode(str(text).encode()).decode()
+    values = secret_data(obj)
     out = {k: v for k, v in obj.items() if k not in _SECRET_DROPPED_FIELDS}
     metadata = obj.get("metadata")
     if isinstance(metadata, dict):

@@ -440,14 +440,14 @@ async def _run_reconcilers(
     reconciler = ModelProviderReconciler(
         providers=providers,
         secrets=secret_store,
-        writer=StatusWriter(cluster, MODELPROVIDERS, observe_timeout=0.1),
+        writer=StatusWriter(cluster, MODELPROVIDERS),
         prober=prober,
         recorder=events,
     )
     model_reconciler = ModelReconciler(
         models=models,
         providers=providers,
-        writer=StatusWriter(cluster, MODELS, observe_timeout=0.1),
+        writer=StatusWriter(cluster, MODELS),
         prober=prober,
         recorder=events,
     )

@@ -272,3 +272,32 @@ async def test_any_api_key_bytes_give_value_or_specific_problem(raw: bytes, mark
     else:
         assert result.api_key
         assert result.api_key.isprintable()
+
+
+def test_hash_is_salted_with_the_secret_uid() -> None:
+    """status.secretHash cannot confirm a guessed weak key without the Secret's UID (which
+    only Secret readers see); a re-created Secret (new UID) counts as a change; cache and
+    API read agree."""
+
+    def with_uid(uid: str, value: str) -> dict[str, Any]:
+        obj = secret("creds", **{"api-key": value})
+        obj["metadata"]["uid"] = uid
+        return obj
+
+    first = resolve_from_cache("team", [API], Cluster(with_uid("u-1", "changeme")).lookup)
+    again = resolve_from_cache("team", [API], Cluster(with_uid("u-1", "changeme")).lookup)
+    recreated = resolve_from_cache("team", [API], Cluster(with_uid("u-2", "changeme")).lookup)
+    assert first.secret_hash == again.secret_hash  # deterministic (replicas, restarts)
+    assert recreated.secret_hash != first.secret_hash
+    # An attacker who knows the names, the key and guesses the value, but not the UID:
+    guess = resolve_from_cache("team", [API], Cluster(with_uid("", "changeme")).lookup)
+    assert guess.secret_hash != first.secret_hash
+
+
+async def test_fetched_hash_includes_the_uid_like_the_cache() -> None:
+    obj = secret("creds", **{"api-key": CANARY})
+    obj["metadata"]["uid"] = "u-9"
+    c = Cluster(obj)
+    values = await fetch_values("team", [API], c.get)
+    assert isinstance(values, SecretValues)
+    assert values.secret_hash == resolve_from_cache("team", [API], c.lookup).secret_hash

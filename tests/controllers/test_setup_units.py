@@ -69,3 +69,15 @@ def test_readiness_gauge_counts_the_store_at_scrape_time() -> None:
     unregister()
     unregister()
     assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) is None
+
+
+def test_zero_durations_are_refused_not_silently_defaulted(capsys) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    for flag in ("--provider-revalidate-interval", "--probe-connect-timeout"):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([flag, "0s"])
+        assert exc.value.code == 2
+        assert "must be longer than zero" in capsys.readouterr().err

@@ -298,3 +298,31 @@ async def test_expiring_token_is_refreshed(
         assert (await probe_provider(target, http)).ok
     assert fakes.google_oauth.accounts[info["client_email"]].grants == 3
     assert http.credentials.created == 1
+
+
+def test_sdk_request_logging_stays_off_even_at_debug_level() -> None:
+    """google-auth and botocore log requests (headers, bodies, signed canonical requests) at
+    DEBUG: with the operator at --log-level debug those loggers must still be silent."""
+    import logging
+
+    import flokoa_controller.providers.bedrock
+    import flokoa_controller.providers.google
+
+    assert flokoa_controller.providers.bedrock.SIGNING_SERVICE  # imported: guards are set
+    assert flokoa_controller.providers.google.CLOUD_PLATFORM_SCOPE
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        for name in (
+            "google.auth.transport.requests",
+            "google.auth.compute_engine._metadata",
+            "google.oauth2._client",
+            "botocore.auth",
+            "botocore.endpoint",
+            "botocore.credentials",
+        ):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    finally:
+        root.setLevel(before)

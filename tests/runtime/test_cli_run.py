@@ -223,3 +223,46 @@ async def test_help_documents_flags_and_environment_variables() -> None:
     ):
         assert flag in text
         assert "FLOKOA_" + flag[2:].upper().replace("-", "_") in text
+
+
+class _Plugin:
+    """A setup plugin whose ``setup_controllers`` fails, or adds a runnable that fails."""
+
+    def __init__(self, *, setup_error: Exception | None, run_error: Exception | None) -> None:
+        self.setup_error = setup_error
+        self.run_error = run_error
+
+    def setup_controllers(self, manager: Any, options: Any) -> None:
+        if self.setup_error is not None:
+            raise self.setup_error
+        error = self.run_error
+
+        async def failing() -> None:
+            if error is not None:
+                raise error
+
+        manager.add_runnable(failing, needs_leader=False)
+
+
+@pytest.mark.parametrize(
+    ("setup_error", "run_error", "code"),
+    [
+        (ValueError("bad setting"), None, 2),  # configuration: usage error
+        (RuntimeError("setup broke"), None, 1),
+        (None, ValueError("a bug at run time"), 1),  # not a usage error
+    ],
+)
+async def test_exit_codes_tell_configuration_from_runtime_failures(
+    api: APIServer, setup_error: Exception | None, run_error: Exception | None, code: int
+) -> None:
+    from flokoa_controller.runtime.command import run_manager
+    from flokoa_controller.runtime.options import ManagerOptions
+
+    options = ManagerOptions(
+        kubeconfig=str(api.kubeconfig_path),
+        metrics_bind_address="0",
+        health_probe_bind_address="0",
+        install_signal_handlers=False,
+    )
+    plugin = _Plugin(setup_error=setup_error, run_error=run_error)
+    assert await asyncio.wait_for(run_manager(options, plugin), 30) == code

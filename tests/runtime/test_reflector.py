@@ -240,3 +240,54 @@ async def test_expired_continue_token_restarts_as_one_full_list(api: APIServer) 
         [f"default/c{i}" for i in range(5)] + ["default/during"]
     )
     assert sleeps.delays == []
+
+
+class _ClosingServer:
+    """A ListerWatcher whose every watch ends at once, empty (a proxy closing watches)."""
+
+    def __init__(self, stop_after: int) -> None:
+        self.watches = 0
+        self.stop_after = stop_after
+
+    async def list(self, rt: Any, namespace: str | None = None, **kw: Any) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": "7"}, "items": []}
+
+    async def watch(self, rt: Any, namespace: str | None = None, **kw: Any) -> AsyncIterator[Any]:
+        self.watches += 1
+        if self.watches > self.stop_after:
+            raise asyncio.CancelledError  # end the run: enough reconnects observed
+        return
+        yield  # an async generator that yields nothing
+
+
+class _Sink:
+    def replace(self, namespace: str | None, objs: list[dict[str, Any]], rv: str) -> None:
+        pass
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        pass
+
+
+async def test_watches_closed_at_once_are_resumed_after_a_backoff() -> None:
+    """client-go's "very short watch": an empty watch ending at once is not re-opened in a
+    tight loop but after a growing backoff delay (and without relisting)."""
+    server = _ClosingServer(stop_after=6)
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    reflector = Reflector(
+        server,  # type: ignore[arg-type]
+        CONFIGMAPS,
+        _Sink(),
+        streaming_list=False,
+        backoff=Backoff(jitter=False),
+        sleep=sleep,
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await reflector.run()
+    assert reflector.stats.lists == 1
+    assert reflector.stats.short_watches == 6
+    assert reflector.stats.errors == 0
+    assert delays == [0.8, 1.6, 3.2, 6.4, 12.8, 25.6]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flokoa_controller.runtime.store import Store, key_of, namespace_index, split_key
 
@@ -90,3 +92,31 @@ def test_replace_scoped_to_one_namespace_keeps_the_others() -> None:
     removed = store.replace([obj("c", namespace="one")], namespace="one")
     assert set(removed) == {"one/a"}
     assert sorted(store.keys()) == ["one/c", "two/b"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "delete"]),
+            st.sampled_from(["p1", "p2", "p3"]),
+            st.sampled_from(["", "s1", "s2", "s1.s2", "s2.s3", "s3.s3"]),
+        ),
+        max_size=30,
+    )
+)
+def test_indexes_always_match_a_recomputation(ops: list[tuple[str, str, str]]) -> None:
+    """Whatever the sequence of adds, updates (same, changed or emptied index values) and
+    deletes, every index equals one computed from scratch over the stored objects."""
+    store = Store({"secret": by_secret, "namespace": namespace_index})
+    for op, name, secrets in ops:
+        if op == "add":
+            store.add(obj(name, secrets=secrets))
+        else:
+            store.delete(f"ns/{name}")
+    for index, func in (("secret", by_secret), ("namespace", namespace_index)):
+        expected: dict[str, set[str]] = {}
+        for item in store.list():
+            for value in func(item):
+                expected.setdefault(value, set()).add(key_of(item))
+        assert {v: store.index_keys(index, v) for v in store.index_values(index)} == expected
+    assert set(store._filed) <= set(store.keys())  # no bookkeeping left for deleted keys

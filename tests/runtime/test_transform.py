@@ -112,3 +112,24 @@ def test_chain_applies_in_order_and_skips_none() -> None:
 
     composed = chain(add("a"), None, add("b"))
     assert composed({})["trail"] == ["a", "b"]
+
+
+def test_malformed_secret_fields_do_not_break_the_digest() -> None:
+    """A hand-made object with data/stringData of the wrong type is digested, not fatal."""
+    for data, string_data in (("oops", None), (["a", "b"], 7), (None, "text"), ({}, [1])):
+        obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}
+        obj["data"] = data
+        obj["stringData"] = string_data
+        out = default_transform(obj)
+        assert out["digests"] == {}
+        assert "data" not in out
+        assert "stringData" not in out
+    binary = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "bin"},
+        "data": {"k": base64.b64encode(bytes(range(256))).decode(), "n": 12},
+    }
+    out = default_transform(binary)
+    assert out["digests"]["k"] == hashlib.sha256(bytes(range(256))).hexdigest()
+    assert set(out["digests"]) == {"k", "n"}

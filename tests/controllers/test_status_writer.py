@@ -1,0 +1,255 @@
+"""Read-your-writes without blocking, and optimistic locking of status writes.
+
+These drive the ModelProvider reconciler over in-memory stores with an API stand-in whose
+status patches reach the informer cache only when the test says so (a lagging or stalled
+watch), in fake time (looptime), so the timing assertions are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
+from flokoa_controller.controllers.probing import Prober
+from flokoa_controller.controllers.resources import MODELPROVIDERS
+from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.kube.errors import Conflict, NotFound
+from flokoa_controller.kube.resources import ResourceType
+from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.providers.target import ProbeTarget
+from flokoa_controller.runtime.controller import Request, Result
+from flokoa_controller.runtime.store import Store
+from flokoa_controller.runtime.transform import secret_to_digest
+
+pytestmark = pytest.mark.looptime
+
+NS = "rw"
+KEY = "sk-test-status-writer-0123456789"
+
+
+class LaggingCluster:
+    """The API server's side of the objects; the informer cache is fed by ``deliver()``."""
+
+    def __init__(self, store: Store, secrets: dict[str, dict[str, Any]]) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.rv = itertools.count(10)
+        self.patches: list[dict[str, Any]] = []
+        self.conflicts = 0
+
+    def put(self, obj: dict[str, Any], *, deliver: bool = True) -> dict[str, Any]:
+        """Create or replace an object server-side (a fresh resourceVersion)."""
+        meta = obj["metadata"]
+        stored = {**obj, "metadata": {**meta, "resourceVersion": str(next(self.rv))}}
+        self.objects[f"{meta['namespace']}/{meta['name']}"] = stored
+        if deliver:
+            self.store.add(stored)
+        return stored
+
+    def deliver(self) -> None:
+        """The watch catches up: the cache shows the server's objects."""
+        for obj in self.objects.values():
+            self.store.add(obj)
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        obj = self.secrets.get(name)
+        if obj is None:
+            raise NotFound(404, "NotFound", f'secrets "{name}" not found')
+        return obj
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+    ) -> Any:
+        assert (patch_type, subresource) == ("merge", "status")
+        current = self.objects.get(f"{namespace}/{name}")
+        if current is None:
+            raise NotFound(404, "NotFound", "gone")
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
+            self.conflicts += 1
+            raise Conflict(409, "Conflict", "the object has been modified")
+        self.patches.append(patch)
+        status = dict(current.get("status") or {})
+        for key, value in patch["status"].items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
+        return self.put({**current, "status": status}, deliver=False)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def event(self, obj: Mapping[str, Any], type: Any, reason: str, message: str) -> None:
+        self.events.append((type, reason))
+
+
+def _provider(uid: str, secret: str = "creds") -> dict[str, Any]:
+    return {
+        "apiVersion": "agent.flokoa.ai/v1alpha1",
+        "kind": "ModelProvider",
+        "metadata": {"name": "p", "namespace": NS, "uid": uid, "generation": 1},
+        "spec": {
+            "apiKeySecretRef": {"name": secret, "key": "api-key"},
+            "openai": {"baseURL": "https://llm.example.test/v1"},
+        },
+    }
+
+
+def _secret(name: str = "creds") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}"},
+        "data": {"api-key": base64.b64encode(KEY.encode()).decode()},
+    }
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.providers = Store()
+        self.secrets = Store()
+        for name in ("creds", "other"):
+            self.secrets.add(secret_to_digest(_secret(name)))
+        self.cluster = LaggingCluster(
+            self.providers, {"creds": _secret("creds"), "other": _secret("other")}
+        )
+        self.probes: list[ProbeTarget] = []
+        self.gate: asyncio.Event | None = None
+        self.probing = asyncio.Event()
+        self.recorder = Recorder()
+        self.http = ProbeHTTP()
+        self.writer = StatusWriter(self.cluster, MODELPROVIDERS)
+        self.reconciler = ModelProviderReconciler(
+            providers=self.providers,
+            secrets=self.secrets,
+            writer=self.writer,
+            prober=Prober(self.cluster, self.http, probe_provider=self._probe),
+            recorder=self.recorder,
+        )
+
+    async def _probe(self, target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
+        self.probes.append(target)
+        self.probing.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        return ProbeResult(True, "ProbeSucceeded", "credentials accepted", "", 200, 0.01)
+
+    async def reconcile(self) -> Result:
+        return await self.reconciler.reconcile(Request(NS, "p"))
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = Rig()
+    try:
+        yield r
+    finally:
+        await r.http.close()
+
+
+async def test_a_write_does_not_block_the_worker_and_the_next_reconcile_sees_it(
+    rig: Rig,
+) -> None:
+    """The watch is stalled: the write returns at once (no wait for the cache), and a
+    reconcile that follows before the cache catches up neither probes nor writes again."""
+    rig.cluster.put(_provider("u1"))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first = await rig.reconcile()
+    assert loop.time() - start == pytest.approx(0.0, abs=1e-6)
+    assert len(rig.probes) == 1
+    assert len(rig.cluster.patches) == 1
+    assert first.requeue_after > 0
+
+    second = await rig.reconcile()  # the cache still shows the object without a status
+    assert loop.time() - start == pytest.approx(0.0, abs=1e-6)
+    assert len(rig.probes) == 1, "probed again from a stale cache"
+    assert len(rig.cluster.patches) == 1, "wrote again from a stale cache"
+    assert second.requeue_after > 0
+    assert [reason for _, reason in rig.recorder.events] == ["ProviderReady"]
+
+    assert rig.writer.pending() == 1
+    rig.cluster.deliver()  # the watch catches up; the record is no longer needed
+    await rig.reconcile()
+    assert len(rig.probes) == 1
+    assert len(rig.cluster.patches) == 1
+    assert rig.writer.pending() == 0
+
+
+async def test_a_probe_outliving_its_object_never_writes_onto_the_new_one(rig: Rig) -> None:
+    """Deleted and re-created under the same name while the probe ran: the old verdict
+    must not land on the new object (it would look probed and stay so for the interval)."""
+    rig.cluster.put(_provider("u1"))
+    rig.gate = asyncio.Event()
+    rig.probing = asyncio.Event()
+    first = asyncio.create_task(rig.reconcile())
+    await rig.probing.wait()
+    rig.cluster.put(_provider("u2", secret="other"))  # same name, new object
+    rig.gate.set()
+    result = await first
+    assert rig.cluster.patches == []
+    assert rig.cluster.conflicts == 1
+    assert result.requeue  # comes back (rate limited) to reconcile the new object
+    assert "status" not in rig.cluster.objects[f"{NS}/p"]
+
+    rig.gate = None
+    await rig.reconcile()
+    assert len(rig.probes) == 2
+    status = rig.cluster.objects[f"{NS}/p"]["status"]
+    assert status["ready"] is True
+
+
+async def test_records_go_when_the_cache_catches_up_or_the_object_is_deleted(rig: Rig) -> None:
+    """The informer handler drops a record once the cache shows the write (or later), or the
+    object is deleted; an older cache version keeps it; another UID is not "older"."""
+    from flokoa_controller.runtime.informer import DeletedFinalStateUnknown
+
+    before = rig.cluster.put(_provider("u1"))
+    desired = {"ready": False}
+    assert await rig.writer.write(before, desired, ("ready",))
+    written = rig.cluster.objects[f"{NS}/p"]
+    on_update = rig.writer.handler.on_update
+    on_delete = rig.writer.handler.on_delete
+    assert on_update is not None
+    assert on_delete is not None
+
+    on_update(before, before)  # the cache still shows the version written from
+    assert rig.writer.pending() == 1
+    assert rig.writer.latest(before) is written
+    on_update(before, written)
+    assert rig.writer.pending() == 0
+    assert rig.writer.latest(before) is before
+
+    assert await rig.writer.write(written, {"ready": True}, ("ready",))
+    on_delete(DeletedFinalStateUnknown(f"{NS}/p", written))
+    assert rig.writer.pending() == 0
+
+    # A record for one object never stands in for another object of the same name.
+    current = rig.cluster.objects[f"{NS}/p"]
+    assert await rig.writer.write(current, {"ready": False}, ("ready",))
+    other = {**current, "metadata": {**current["metadata"], "uid": "u-other"}}
+    assert rig.writer.latest(other) is other
+    assert rig.writer.pending() == 0
+
+    # Unchanged status: no write, no record.
+    latest = rig.cluster.objects[f"{NS}/p"]
+    assert not await rig.writer.write(latest, {"ready": False}, ("ready",))
+    assert rig.writer.pending() == 0
