@@ -98,6 +98,9 @@ class Reason:
     """ModelAvailable=True / Model Ready=True."""
     PROVIDER_IS_READY: Final = "ProviderIsReady"
     """ProviderReady=True (a Model's provider)."""
+    DEPLOYMENT_NOT_VERIFIED: Final = "DeploymentNotVerified"
+    """Model Ready=True, ModelAvailable=Unknown: a classic Azure OpenAI deployment, which
+    cannot be checked for free; the provider (key and resource) was checked."""
 
     # -- not evaluated ------------------------------------------------------------------
     NOT_PROBED: Final = "NotProbed"

@@ -9,7 +9,9 @@
 - ``flokoa_status_updates_total{kind}``: status writes (a converged cluster adds none).
 - ``flokoa_modelproviders{provider,ready}`` and ``flokoa_models{provider,ready}``: how many
   objects the cache holds per provider type and readiness, computed from the informer store
-  at scrape time by :class:`ReadinessCollector` (no bookkeeping to drift).
+  at scrape time by :class:`ReadinessCollector` (no bookkeeping to drift). Only the leader
+  reports them (standbys hold the same caches), so ``sum`` across replicas counts each
+  object once.
 
 Labels never carry object names or anything from a Secret.
 """
@@ -72,22 +74,32 @@ class ReadinessCollector(Collector):
 
     ``objects`` returns the cached objects (e.g. ``informer.store.list``). Every provider
     type is reported with both readiness values, zeros included, so alerts see no gaps.
+    ``active`` says whether to report at all (``setup`` passes the manager's ``is_leader``):
+    an inactive collector yields nothing, so only one replica exports the gauge.
     """
 
     def __init__(
-        self, name: str, documentation: str, objects: Callable[[], Iterable[dict[str, Any]]]
+        self,
+        name: str,
+        documentation: str,
+        objects: Callable[[], Iterable[dict[str, Any]]],
+        *,
+        active: Callable[[], bool] | None = None,
     ) -> None:
-        """Count ``objects()`` into the gauge ``name``."""
+        """Count ``objects()`` into the gauge ``name`` while ``active()`` (default: always)."""
         self.name = name
         self.documentation = documentation
         self.objects = objects
+        self.active = active
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """The metric family without samples (lets the registry check for clashes)."""
         yield GaugeMetricFamily(self.name, self.documentation, labels=["provider", "ready"])
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Count the objects by (provider, ready)."""
+        """Count the objects by (provider, ready); nothing while inactive."""
+        if self.active is not None and not self.active():
+            return
         counts = Tally(_readiness(obj) for obj in self.objects())
         family = GaugeMetricFamily(self.name, self.documentation, labels=["provider", "ready"])
         keys = {(p, r) for p in PROVIDER_TYPES for r in ("true", "false")} | set(counts)

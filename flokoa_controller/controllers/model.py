@@ -10,7 +10,9 @@ One reconcile of ``namespace/name``:
 3. Check the model at the provider with its free get call (OpenAI ``GET /models/{id}``,
    Anthropic ``GET /v1/models/{id}``, Gemini ``GET /v1beta/models/{id}``, the Vertex publisher
    model, Bedrock ``GetFoundationModel``): 404 → ``ModelNotFound``; other failures keep the
-   probe's reason; 2xx → ``Ready=True ModelFound``.
+   probe's reason; 2xx → ``Ready=True ModelFound``. Classic Azure OpenAI deployments cannot
+   be checked for free: ``Ready=True DeploymentNotVerified`` with ``ModelAvailable=Unknown``
+   (no request is made; the provider's probe checked the key against the resource).
 4. Write ``ready``, ``provider``, conditions ``Ready``, ``ProviderReady``,
    ``ModelAvailable`` and ``observedGeneration`` only if they differ. Events on ``Ready``
    transitions.
@@ -111,12 +113,18 @@ class _Checked:
     """Consecutive transient failures (0 after a conclusive answer)."""
 
 
+def _cached(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
+
+
 def _not_checked(why: str) -> Cond:
     return (UNKNOWN, Reason.NOT_CHECKED, f"not checked: {why}")
 
 
 def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     reason, message = result.reason, result.message
+    if result.ok and reason == Reason.DEPLOYMENT_NOT_VERIFIED:
+        return ModelVerdict((TRUE, reason, message), provider_ready, (UNKNOWN, reason, message))
     if result.ok and not result.rate_limited:
         return ModelVerdict(
             (TRUE, Reason.MODEL_FOUND, message),
@@ -137,6 +145,11 @@ class ModelReconciler:
     ``models``/``providers``: the informer stores. ``writer``: status writes. ``prober``:
     Secret reads and model checks. ``recorder``: events. ``schedule``: backoff of transient
     failures. ``now``: wall clock for condition timestamps; ``clock``: monotonic time.
+    ``latest_provider``: maps a cached ModelProvider to the freshest view of it — the
+    provider ``StatusWriter.latest`` (``setup`` passes it), so a Model reconciled while the
+    provider's status write has not reached the cache yet judges the written status, not
+    its stale predecessor (which would cost a second model check once the cache catches
+    up). The default is the cached object itself.
     """
 
     def __init__(
@@ -150,10 +163,12 @@ class ModelReconciler:
         schedule: Schedule | None = None,
         now: Callable[[], datetime] = utc_now,
         clock: Clock = monotonic,
+        latest_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         """Create the reconciler (see the class docstring)."""
         self.models = models
         self.providers = providers
+        self.latest_provider = latest_provider or _cached
         self.writer = writer
         self.prober = prober
         self.recorder = recorder
@@ -203,6 +218,8 @@ class ModelReconciler:
         namespace = request.namespace
         ref = f'ModelProvider "{namespace}/{spec.provider_ref.name}"'
         provider = self.providers.get_by(spec.provider_ref.name, namespace)
+        if provider is not None:
+            provider = self.latest_provider(provider)
         if provider is None:
             self._checked.pop(key, None)
             message = f"{ref} not found"

@@ -3,7 +3,8 @@
 :func:`setup_controllers` creates, on the manager:
 
 - three shared informers: ModelProviders, Models and Secrets (Secrets transformed to
-  per-key digests by the runtime: the cache never holds a payload);
+  per-key digests by the runtime: the cache never holds a payload; Helm release Secrets,
+  ``SECRET_FIELD_SELECTOR``, are not even listed or watched);
 - two indexes: ModelProviders by the Secrets they reference (``namespace/name``), Models by
   the ModelProvider they reference (``namespace/name``);
 - the ``modelprovider`` controller, watching ModelProviders and — through the index — the
@@ -11,8 +12,8 @@
   work);
 - the ``model`` controller, watching Models and — through the index — their ModelProviders
   (every provider status change re-reconciles its Models);
-- the shared probe HTTP client, the event recorder and the readiness gauges, started and
-  stopped with the manager.
+- the shared probe HTTP client, the event recorder and the readiness gauges (exported by the
+  leader only), started and stopped with the manager.
 
 :func:`add_flags` adds the controllers' flags to ``flokoa-controller run``.
 """
@@ -49,6 +50,7 @@ from flokoa_controller.runtime.store import key_of
 __all__ = [
     "MODELS_BY_PROVIDER",
     "PROVIDERS_BY_SECRET",
+    "SECRET_FIELD_SELECTOR",
     "ControllerSettings",
     "Controllers",
     "add_flags",
@@ -63,6 +65,15 @@ PROVIDERS_BY_SECRET = "secrets"
 """Index of the ModelProvider store: ``namespace/secret-name`` of every referenced Secret."""
 MODELS_BY_PROVIDER = "provider"
 """Index of the Model store: ``namespace/provider-name`` of the referenced ModelProvider."""
+
+SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1"
+"""Field selector of the Secret informer: every Secret but Helm's release records.
+
+Helm keeps each release revision in a Secret of this type (up to ~1 MB of compressed
+manifests each, often many per namespace). Watching them would download and digest all of
+them for nothing, so a ModelProvider cannot reference a Secret of this type (it reports
+``SecretNotFound``); see ``docs/troubleshooting.md``.
+"""
 
 EVENT_COMPONENT = "flokoa-controller"
 """``source.component`` of the events the controllers record."""
@@ -219,7 +230,7 @@ def setup_controllers(
         MODELPROVIDERS, indexers={PROVIDERS_BY_SECRET: providers_by_secret}
     )
     models = manager.informer(MODELS, indexers={MODELS_BY_PROVIDER: models_by_provider})
-    secrets = manager.informer(SECRETS)
+    secrets = manager.informer(SECRETS, field_selector=SECRET_FIELD_SELECTOR)
 
     own_http = http is None
     probe_http = http or ProbeHTTP(
@@ -253,6 +264,7 @@ def setup_controllers(
         recorder=recorder,
         schedule=schedule,
         now=now,
+        latest_provider=provider_writer.latest,
     )
     provider_controller = manager.new_controller("modelprovider", provider_reconciler)
     model_controller = manager.new_controller("model", model_reconciler)
@@ -270,19 +282,26 @@ def setup_controllers(
     model_controller.watch(models)
     model_controller.watch(providers, models_of_provider)
 
+    def leading() -> bool:
+        return manager.is_leader
+
     async def lifecycle() -> None:
-        """Serve the readiness gauges; close the shared clients at shutdown."""
+        """Serve the readiness gauges (reported by the leader only: standbys hold the same
+        caches, and one exporter lets ``sum`` count each object once); close the shared
+        clients at shutdown."""
         unregister = []
         for collector in (
             ReadinessCollector(
                 "flokoa_modelproviders",
                 "ModelProviders in the cache by provider type and readiness.",
                 providers.store.list,
+                active=leading,
             ),
             ReadinessCollector(
                 "flokoa_models",
                 "Models in the cache by provider type and readiness.",
                 models.store.list,
+                active=leading,
             ),
         ):
             try:

@@ -4,23 +4,31 @@
   plus `OpenAI-Organization` / `OpenAI-Project` when set.
 - `azure-v1` (base URL ending in `/openai/v1`): `GET {base}/models` and
   `GET {base}/models/{id}` with the `api-key` header.
-- `azure-classic`: `GET {resource}/openai/models?api-version=V` and
-  `GET {resource}/openai/models/{id}?api-version=V` with the `api-key` header.
+- `azure-classic`: `GET {resource}/openai/models?api-version=V` with the `api-key` header;
+  the model check makes no request (see below).
 
 For classic Azure, `{resource}` is the base URL up to its `/openai` path segment (so a
 `.../openai/deployments/{name}` base URL works) and `V` is `api_version`, else an
-`api-version` default header, else `DEFAULT_AZURE_API_VERSION`. The Azure model probe checks
-that the model exists for the resource; Azure documents no free per-deployment check. On
-the v1 API `api-version` is only added when `api_version` is set.
+`api-version` default header, else `DEFAULT_AZURE_API_VERSION`. On the v1 API `api-version`
+is only added when `api_version` is set.
+
+Classic Azure deployments cannot be checked for free. A Model's `spec.model` names a
+*deployment* there (the client puts it in the request path), but `/openai/models/{id}`
+answers about the resource's base models, so a deployment named differently from its model
+would be reported missing. The data-plane deployments API (`/openai/deployments`) is absent
+from the api-versions since 2023-05-15 (Microsoft retired it in favour of the ARM management
+API, which needs an Entra ID token, not the key). So the classic model check sends nothing
+and answers `DeploymentNotVerified` (usable, not verified); the provider probe already
+checked the key against the resource.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.probe import join_url, probe_get
-from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.providers.result import ProbeResult, Reason, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
     DEFAULT_OPENAI_BASE_URL,
@@ -81,8 +89,48 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
     return await probe_get(http, target, "provider", models_url(target), _headers(target))
 
 
+def azure_deployment(base_url: str) -> str | None:
+    """The deployment a `.../openai/deployments/{name}` base URL is scoped to, else None."""
+    root = azure_resource_root(base_url)
+    rest = urlsplit(base_url).path.rstrip("/")[len(urlsplit(root).path) :].split("/")
+    if len(rest) >= 4 and rest[1:3] == ["openai", "deployments"] and rest[3]:
+        return unquote(rest[3])
+    return None
+
+
+def classic_deployment_not_verified(target: ProbeTarget, model: str) -> ProbeResult:
+    """The classic Azure model check: no request, `DeploymentNotVerified` (usable).
+
+    The URL reported is the deployment's API root; the message says what was and was not
+    checked, and which deployment a deployment-scoped base URL pins requests to.
+    """
+    base = target.base_url or ""
+    pinned = azure_deployment(base)
+    deployment = pinned or model
+    url = join_url(azure_resource_root(base), "openai", "deployments", deployment)
+    message = (
+        f'deployment "{model}" not verified: classic Azure OpenAI offers no free '
+        "per-deployment check; the provider's key and resource were checked"
+    )
+    if pinned is not None and pinned != model:
+        message += f' (the baseURL pins requests to deployment "{pinned}")'
+    return ProbeResult(
+        ok=True,
+        reason=Reason.DEPLOYMENT_NOT_VERIFIED.value,
+        message=message,
+        url=redact_url(url),
+        http_status=None,
+        duration=0.0,
+    )
+
+
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """Get one model: 404 means this account has no such model."""
+    """Get one model: 404 means this account has no such model.
+
+    Classic Azure: no request (see the module docstring), `DeploymentNotVerified`.
+    """
+    if target.flavor == "azure-classic":
+        return classic_deployment_not_verified(target, model)
     return await probe_get(
         http,
         target,

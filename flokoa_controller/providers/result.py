@@ -19,6 +19,7 @@ Outcome → reason (`ok` says whether the provider is usable):
 | anything else: 3xx (not followed), other 4xx, non-JSON 2xx | `UnexpectedResponse` | no | no |
 | invalid URL | `EndpointNotFound` | no | no |
 | a bug in a probe (an exception it did not expect) | `ProbeError` | no | yes |
+| no free check exists (classic Azure deployment; no request) | `DeploymentNotVerified` | yes | no |
 
 Credential acquisition failures (malformed service-account key, refused JWT grant, STS
 denial) are `InvalidCredentials`; a token endpoint answering 5xx is `ProviderUnavailable`.
@@ -60,6 +61,7 @@ class Reason(StrEnum):
     UNREACHABLE = "Unreachable"
     UNEXPECTED_RESPONSE = "UnexpectedResponse"
     PROBE_ERROR = "ProbeError"
+    DEPLOYMENT_NOT_VERIFIED = "DeploymentNotVerified"
 
 
 RETRYABLE_REASONS = frozenset(

@@ -98,6 +98,7 @@ class Manager:
         self.elector: LeaderElector | None = None
         """The leader elector while :meth:`run` runs with ``leader_elect``."""
         self._informers: dict[ResourceType, Informer] = {}
+        self._field_selectors: dict[ResourceType, str | None] = {}
         self._informer_tasks: dict[ResourceType, asyncio.Task[None]] = {}
         self._controllers: list[Controller] = []
         self._runnables: list[tuple[Runnable, bool]] = []
@@ -114,11 +115,15 @@ class Manager:
         *,
         transform: Transform | None = None,
         indexers: Mapping[str, IndexFunc] | None = None,
+        field_selector: str | None = None,
     ) -> Informer:
         """The shared informer of ``rt`` over the options' namespaces (created on first use).
 
-        Later callers may add indexers; asking for a different transform than the informer
-        was created with is an error.
+        ``field_selector`` (e.g. ``type!=helm.sh/release.v1`` for Secrets) restricts what is
+        listed and watched, so objects the controllers never need cost neither memory nor
+        bandwidth; objects leaving the selection are seen as deleted. Later callers may add
+        indexers; asking for a different transform or field selector than the informer was
+        created with is an error (the informer is shared: every user sees the same objects).
         """
         informer = self._informers.get(rt)
         if informer is None:
@@ -128,16 +133,20 @@ class Manager:
                 namespaces=self.options.namespaces,
                 transform=transform,
                 indexers=indexers,
+                field_selector=field_selector or None,
                 resync_period=self.options.resync_period,
                 streaming_list=self.options.streaming_list,
                 inactivity_timeout=self.options.watch_inactivity_timeout,
             )
             self._informers[rt] = informer
+            self._field_selectors[rt] = field_selector or None
             if self._running and not self._shutting_down:
                 self._start_informer(rt, informer)
             return informer
         if transform is not None and transform is not informer.transform:
             raise ValueError(f"the informer of {rt} exists with another transform")
+        if (field_selector or None) != self._field_selectors.get(rt):
+            raise ValueError(f"the informer of {rt} exists with another field selector")
         if indexers:
             informer.add_indexers(indexers)
         return informer

@@ -28,6 +28,8 @@ class Scenario:
     model: str
     endpoint: FakeEndpoint
     secrets: dict[str, dict[str, str | bytes]] = field(default_factory=dict)
+    model_reason: str = "ModelFound"
+    """The Model's Ready reason (``DeploymentNotVerified``: no model request is made)."""
 
 
 def ready_scenarios(h: Harness) -> list[Scenario]:
@@ -52,11 +54,13 @@ def ready_scenarios(h: Harness) -> list[Scenario]:
             "openai",
             {
                 "apiKeySecretRef": {"name": "azure-key"},
-                "openai": {"baseURL": f.azure.classic_base_url, "apiVersion": "2024-10-21"},
+                "openai": {"baseURL": f"{f.azure.url}/openai", "apiVersion": "2024-10-21"},
             },
-            "gpt-4o",
+            # as config/samples/azure-openai-classic.yaml: a deployment named unlike its model
+            "my-gpt-4o-deployment",
             f.azure,
             {"azure-key": {"api-key": f.azure.api_key}},
+            model_reason="DeploymentNotVerified",
         ),
         Scenario(
             "azure-v1",
@@ -169,15 +173,23 @@ async def test_every_kind_becomes_ready_with_headers_status_and_model(harness: H
         assert ready is not None
         assert "127.0.0.1" in ready["message"]  # names the URL probed
         assert "200" in ready["message"]  # and the HTTP status
-        model = await h.wait_reason("model", f"{s.name}-model", "ModelFound", status="True")
+        model = await h.wait_reason("model", f"{s.name}-model", s.model_reason, status="True")
         assert model["status"]["ready"] is True
         assert model["status"]["provider"] == s.kind
         assert h.condition(model, "ProviderReady")["status"] == "True"
-        assert h.condition(model, "ModelAvailable")["status"] == "True"
         # defaultHeaders reach the provider, on the provider probe and the model check alike
         tagged = [r for r in s.endpoint.requests if r.header("X-Tenant-ID") == f"tenant-{s.name}"]
+        checked = any(s.model.split(":")[0] in r.path for r in tagged)
+        if s.model_reason == "DeploymentNotVerified":
+            available = h.condition(model, "ModelAvailable")
+            assert (available["status"], available["reason"]) == ("Unknown", s.model_reason)
+            assert f'deployment "{s.model}" not verified' in available["message"]
+            assert tagged, f"{s.name}: default header not seen by the fake"
+            assert not checked, f"{s.name}: a classic deployment cannot be checked for free"
+            continue
+        assert h.condition(model, "ModelAvailable")["status"] == "True"
         assert len(tagged) >= 2, f"{s.name}: default header not seen by the fake"
-        assert any(s.model.split(":")[0] in r.path for r in tagged), s.name
+        assert checked, s.name
 
     await h.wait_event("openai", "ProviderReady")
     await h.wait_event("openai-model", "ModelReady")

@@ -71,6 +71,20 @@ def test_readiness_gauge_counts_the_store_at_scrape_time() -> None:
     assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) is None
 
 
+def test_readiness_gauge_is_silent_while_inactive() -> None:
+    """A standby (inactive) reports no sample at all, so `sum` over replicas counts once."""
+    leading = False
+    registry = CollectorRegistry()
+    objects = [{"status": {"provider": "openai", "ready": True}}]
+    collector = ReadinessCollector("t_objs", "doc", lambda: objects, active=lambda: leading)
+    unregister = register_collector(collector, registry)
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) is None
+    assert [m.samples for m in collector.collect()] == []
+    leading = True
+    assert registry.get_sample_value("t_objs", {"provider": "openai", "ready": "true"}) == 1
+    unregister()
+
+
 def test_zero_durations_are_refused_not_silently_defaulted(capsys) -> None:  # type: ignore[no-untyped-def]
     import pytest
 

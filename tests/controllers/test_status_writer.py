@@ -253,3 +253,60 @@ async def test_records_go_when_the_cache_catches_up_or_the_object_is_deleted(rig
     latest = rig.cluster.objects[f"{NS}/p"]
     assert not await rig.writer.write(latest, {"ready": False}, ("ready",))
     assert rig.writer.pending() == 0
+
+
+async def test_a_model_judges_the_provider_status_written_not_the_stale_cache(rig: Rig) -> None:
+    """The provider's status write (after a key rotation) has not reached the cache when a
+    Model is reconciled: through the provider writer's ``latest`` the Model sees the written
+    status, so the cache catching up later costs no second model check."""
+    from flokoa_controller.controllers.model import ModelReconciler
+    from flokoa_controller.controllers.resources import MODELS
+
+    rig.cluster.put(_provider("u1"))
+    await rig.reconcile()
+    rig.cluster.deliver()
+    first_hash = rig.providers.get_by("p", NS)["status"]["secretHash"]  # type: ignore[index]
+
+    # Rotate the key: the provider probes again and writes; the watch lags behind.
+    rotated = _secret("creds")
+    rotated["data"] = {"api-key": base64.b64encode(b"sk-rotated-key-0123456789abcdef").decode()}
+    rig.cluster.secrets["creds"] = rotated
+    rig.secrets.add(secret_to_digest(rotated))
+    await rig.reconcile()
+    assert len(rig.probes) == 2
+    assert rig.providers.get_by("p", NS)["status"]["secretHash"] == first_hash  # type: ignore[index]
+    assert rig.writer.pending() == 1
+
+    checks: list[str] = []
+
+    async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
+        checks.append(model)
+        return ProbeResult(True, "ProbeSucceeded", f'model "{model}" found', "", 200, 0.01)
+
+    models = Store()
+    model_cluster = LaggingCluster(models, {})
+    reconciler = ModelReconciler(
+        models=models,
+        providers=rig.providers,
+        writer=StatusWriter(model_cluster, MODELS),
+        prober=Prober(rig.cluster, rig.http, probe_model=probe_model),
+        recorder=rig.recorder,
+        latest_provider=rig.writer.latest,
+    )
+    model_cluster.put(
+        {
+            "apiVersion": "agent.flokoa.ai/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "m", "namespace": NS, "uid": "m1", "generation": 1},
+            "spec": {"model": "gpt-4o", "providerRef": {"name": "p"}},
+        }
+    )
+    await reconciler.reconcile(Request(NS, "m"))
+    assert checks == ["gpt-4o"]
+    model_cluster.deliver()
+
+    rig.cluster.deliver()  # the provider's watch event arrives and maps to its Models
+    await reconciler.reconcile(Request(NS, "m"))
+    assert checks == ["gpt-4o"], "checked again once the cache caught up with the provider"
+    status = model_cluster.objects[f"{NS}/m"]["status"]
+    assert status["ready"] is True

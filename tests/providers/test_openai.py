@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_model, probe_provider
-from flokoa_controller.providers.openai import azure_resource_root, models_url
+from flokoa_controller.providers.openai import azure_deployment, azure_resource_root, models_url
 
 
 @pytest.mark.parametrize(
@@ -124,15 +126,51 @@ async def test_azure_classic(fakes: FakeProviders, http: ProbeHTTP) -> None:
     )
     assert target.flavor == "azure-classic"
     assert (await probe_provider(target, http)).ok
-    assert (await probe_model(target, "gpt-35-turbo", http)).ok
     for request in fakes.azure.requests:
         assert request.query["api-version"] == "2024-06-01"
         assert request.header("api-key") == fakes.azure.api_key
         assert request.header("Authorization") is None
-    assert [r.path for r in fakes.azure.requests] == [
-        "/openai/models",
-        "/openai/models/gpt-35-turbo",
-    ]
+    assert [r.path for r in fakes.azure.requests] == ["/openai/models"]
+
+
+async def test_azure_classic_deployment_named_unlike_its_model(
+    fakes: FakeProviders, http: ProbeHTTP
+) -> None:
+    """A classic deployment's name is what the Model names; it is not a model of the
+    resource, and no free check of it exists: usable, not verified, no request sent (the
+    model GET would have answered 404 and called the deployment missing)."""
+    assert "my-gpt-4o-deployment" not in fakes.azure.models
+    target = ProbeTarget(
+        kind="openai",
+        base_url=f"{fakes.azure.url}/openai",
+        api_key=fakes.azure.api_key,
+        api_version="2024-10-21",
+    )
+    result = await probe_model(target, "my-gpt-4o-deployment", http)
+    assert (result.ok, result.reason, result.http_status) == (True, "DeploymentNotVerified", None)
+    assert not result.retryable
+    assert 'deployment "my-gpt-4o-deployment" not verified' in result.message
+    assert "pins" not in result.message
+    assert result.url == f"{fakes.azure.url}/openai/deployments/my-gpt-4o-deployment"
+    assert fakes.azure.requests == []
+
+    # A deployment-scoped base URL pins the deployment; a different spec.model is pointed out.
+    scoped = dataclasses.replace(target, base_url=fakes.azure.classic_base_url)
+    result = await probe_model(scoped, "gpt-4o-mini", http)
+    assert (result.ok, result.reason) == (True, "DeploymentNotVerified")
+    assert 'the baseURL pins requests to deployment "gpt-4o"' in result.message
+    assert result.url.endswith("/openai/deployments/gpt-4o")
+    same = await probe_model(scoped, "gpt-4o", http)
+    assert "pins" not in same.message
+    assert fakes.azure.requests == []
+
+
+def test_azure_deployment_of_a_base_url() -> None:
+    assert azure_deployment("https://r.openai.azure.com/openai/deployments/d1/") == "d1"
+    assert azure_deployment("https://gw/x/openai/deployments/my%20dep") == "my dep"
+    assert azure_deployment("https://r.openai.azure.com/openai") is None
+    assert azure_deployment("https://r.openai.azure.com/openai/deployments/") is None
+    assert azure_deployment("https://r.openai.azure.com/openai/v1") is None
 
 
 async def test_azure_classic_from_the_spec_example(fakes: FakeProviders, http: ProbeHTTP) -> None:
