@@ -3,7 +3,8 @@
 - `openai`: `GET {base}/models` and `GET {base}/models/{id}` with `Authorization: Bearer`,
   plus `OpenAI-Organization` / `OpenAI-Project` when set.
 - `azure-v1` (base URL ending in `/openai/v1`): `GET {base}/models` and
-  `GET {base}/models/{id}` with the `api-key` header.
+  `GET {base}/models/{id}` with the `api-key` header; a 404 on the model check is
+  `DeploymentNotVerified` (see `v1_deployment_not_verified`), not `ModelNotFound`.
 - `azure-classic`: `GET {resource}/openai/models?api-version=V` with the `api-key` header;
   the model check makes no request (see below).
 
@@ -24,6 +25,7 @@ checked the key against the resource.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
@@ -131,7 +133,7 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     """
     if target.flavor == "azure-classic":
         return classic_deployment_not_verified(target, model)
-    return await probe_get(
+    result = await probe_get(
         http,
         target,
         "model",
@@ -139,3 +141,22 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
         _headers(target),
         subject=f'model "{model}"',
     )
+    if target.flavor == "azure-v1" and result.reason == Reason.MODEL_NOT_FOUND.value:
+        return v1_deployment_not_verified(result, model)
+    return result
+
+
+def v1_deployment_not_verified(result: ProbeResult, model: str) -> ProbeResult:
+    """The Azure v1 API's 404 on a model: usable but not verified (`DeploymentNotVerified`).
+
+    On the v1 API a request's `model` names a *deployment*, while `/openai/v1/models/{id}`
+    answers about the resource's models. A hit proves the name; a miss does not disprove it
+    (a deployment may be named unlike its model), so it is reported as not verified rather
+    than `ModelNotFound`.
+    """
+    message = (
+        f'deployment "{model}" not verified: it is not a model of this Azure OpenAI '
+        "resource (HTTP 404), and deployments cannot be checked for free; "
+        "the provider's key and resource were checked"
+    )
+    return replace(result, ok=True, reason=Reason.DEPLOYMENT_NOT_VERIFIED.value, message=message)

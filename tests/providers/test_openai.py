@@ -210,7 +210,10 @@ async def test_azure_v1(fakes: FakeProviders, http: ProbeHTTP) -> None:
     )
     assert (await probe_provider(target, http)).ok
     assert (await probe_model(target, "gpt-4o", http)).ok
-    assert (await probe_model(target, "gpt-5-nope", http)).reason == "ModelNotFound"
+    # A miss on the v1 API is not proof: the name may be a deployment named unlike its model.
+    missing = await probe_model(target, "gpt-5-nope", http)
+    assert (missing.ok, missing.reason, missing.http_status) == (True, "DeploymentNotVerified", 404)
+    assert 'deployment "gpt-5-nope" not verified' in missing.message
     for request in fakes.azure.requests:
         assert request.path.startswith("/openai/v1/models")
         assert "api-version" not in request.query

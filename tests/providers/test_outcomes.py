@@ -44,9 +44,13 @@ async def test_unknown_model(
         assert (result.ok, result.reason) == (True, "DeploymentNotVerified"), result
         assert case.api(fakes).requests == []
         return
+    assert result.http_status == 404
+    if case.name == "azure-v1":  # a miss may be a deployment named unlike its model
+        assert (result.ok, result.reason) == (True, "DeploymentNotVerified"), result
+        tools.assert_no_secrets(result, *tools.secrets_of(target))
+        return
     assert not result.ok
     assert result.reason == "ModelNotFound", result
-    assert result.http_status == 404
     assert "no-such-model" in result.message
     assert "404" in result.message
     tools.assert_no_secrets(result, *tools.secrets_of(target))
