@@ -27,6 +27,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -48,6 +49,7 @@ from flokoa_controller.envtest.validation import (
     finalizer_warnings,
     forbidden,
     invalid,
+    not_supported,
     validate_object_meta,
 )
 
@@ -149,6 +151,30 @@ def _parse_rv(value: str, what: str = "resourceVersion") -> int:
     if rv < 0:
         raise errors.bad_request(f'{what}: Invalid value: "{value}": invalid resource version')
     return rv
+
+
+@dataclass(frozen=True)
+class _GoHex:
+    """An unsigned integer as Go's ``%#v`` prints it in a field error (``0x0``)."""
+
+    value: int
+
+    def __str__(self) -> str:
+        return hex(self.value)
+
+
+@dataclass(frozen=True)
+class _GoTime:
+    """A timestamp as Go's ``time.Time.String()`` prints it in a field error."""
+
+    text: str
+
+    def __str__(self) -> str:
+        try:
+            parsed = datetime.fromisoformat(self.text.replace("Z", "+00:00"))
+        except ValueError:
+            return self.text
+        return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
 def _strip_for_compare(obj: JSON) -> JSON:
@@ -328,23 +354,29 @@ class APIStore:
         continue_token: str | None = None,
         resource_version: str | None = None,
         resource_version_match: str | None = None,
+        send_initial_events: str | None = None,
     ) -> ListResult:
-        """A page of objects, with kube's resourceVersion / continue semantics."""
+        """A page of objects, with kube's resourceVersion / continue semantics.
+
+        As kube-apiserver 1.32 with its watch cache: ``resourceVersion=0`` is served whole
+        from the latest state (``limit`` ignored, no continue token); a specific
+        resourceVersion with ``resourceVersionMatch=Exact`` — or, the legacy form, with a
+        ``limit`` and no match — lists the state at exactly that resourceVersion (410 once
+        compacted); otherwise (``NotOlderThan`` or no match) the latest state; a
+        resourceVersion newer than the server's is a 504 ``ResourceVersionTooLarge``.
+        """
         labels, fields = self.selectors(info, label_selector, field_selector)
         if limit is not None and limit <= 0:
             limit = None
+        rv_text = resource_version or ""
+        match = resource_version_match or ""
+        self._validate_list_options(rv_text, match, continue_token, send_initial_events)
         at_rv: int | None = None
         after: str | None = None
-        if resource_version_match and not resource_version:
-            raise self._invalid_options(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden unless resourceVersion is provided",
-            )
         if continue_token:
-            if resource_version and resource_version != "0":
-                raise self._invalid_options(
-                    "resourceVersion",
-                    "specifying resource version is not allowed when using continue",
+            if rv_text and rv_text != "0":
+                raise errors.bad_request(
+                    "specifying resource version is not allowed when using continue"
                 )
             at_rv, after = _decode_continue(continue_token)
             if at_rv < self.storage.oldest_resumable(info.bucket):
@@ -356,20 +388,14 @@ class APIStore:
                     "that were created, modified, or deleted between the time the first chunk was "
                     "returned and now may show up in the list."
                 )
-        elif resource_version and resource_version != "0":
-            rv = _parse_rv(resource_version)
+        elif rv_text == "0":
+            limit = None  # served from the watch cache, which does not paginate
+        elif rv_text:
+            rv = _parse_rv(rv_text)
             if rv > self.storage.rv:
-                raise errors.timeout(
-                    f"Too large resource version: {rv}, current: {self.storage.rv}"
-                )
-            if resource_version_match == "Exact":
+                raise errors.too_large_resource_version(rv, self.storage.rv)
+            if match == "Exact" or (not match and limit):
                 at_rv = rv
-            elif resource_version_match not in (None, "", "NotOlderThan"):
-                raise self._invalid_options(
-                    "resourceVersionMatch",
-                    f'Unsupported value: "{resource_version_match}": supported values: '
-                    '"Exact", "NotOlderThan"',
-                )
         list_rv = at_rv if at_rv is not None else self.storage.rv
         ns = namespace if info.namespaced else None
         items: list[tuple[JSON, bytes]] = []
@@ -407,6 +433,42 @@ class APIStore:
         return StatusError(
             invalid_status("ListOptions", "meta.k8s.io", "", [forbidden(fld, message)])
         )
+
+    def _validate_list_options(
+        self, rv: str, match: str, continue_token: str | None, send_initial_events: str | None
+    ) -> None:
+        """kube's ``ValidateListOptions`` for a list (422 ``ListOptions`` Invalid)."""
+        issues: list[FieldError] = []
+        if match:
+            if not rv:
+                issues.append(
+                    forbidden(
+                        "resourceVersionMatch",
+                        "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                    )
+                )
+            if continue_token:
+                issues.append(
+                    forbidden(
+                        "resourceVersionMatch",
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    )
+                )
+            if match not in ("Exact", "NotOlderThan"):
+                issues.append(
+                    not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""])
+                )
+            if match == "Exact" and rv == "0":
+                issues.append(
+                    forbidden(
+                        "resourceVersionMatch",
+                        'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                    )
+                )
+        if send_initial_events is not None:
+            issues.append(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+        if issues:
+            raise StatusError(invalid_status("ListOptions", "meta.k8s.io", "", issues))
 
     # --- create ----------------------------------------------------------------------------
 
@@ -569,11 +631,12 @@ class APIStore:
                 _parse_rv(str(rv), "metadata.resourceVersion")
                 raise errors.conflict(info.plural, info.group, name)
         elif info.custom or info.bucket == crds.CRD_BUCKET:
-            raise self._invalid(
-                info,
-                name,
-                [invalid("metadata.resourceVersion", 0, "must be specified for an update")],
+            # no unconditional updates for these; kube names the resource, not the kind, here
+            # and prints the missing resourceVersion as Go's %#v of a uint64
+            issue = invalid(
+                "metadata.resourceVersion", _GoHex(0), "must be specified for an update"
             )
+            raise StatusError(invalid_status(info.plural, info.group, name, [issue]))
         return self._write_update(info, key, current, obj, opts, subresource, warnings, operation)
 
     def _write_update(
@@ -623,6 +686,10 @@ class APIStore:
             issues.append(invalid("metadata.uid", meta["uid"], "field is immutable"))
         meta["uid"] = old_meta.get("uid")
         meta["creationTimestamp"] = old_meta.get("creationTimestamp")
+        if meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"):
+            # an update keeps an existing deletionTimestamp but cannot set one
+            stamp = _GoTime(str(meta["deletionTimestamp"]))
+            issues.append(invalid("metadata.deletionTimestamp", stamp, "field is immutable"))
         for fixed in ("deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
             if fixed in old_meta:
                 meta[fixed] = old_meta[fixed]

@@ -190,6 +190,22 @@ def timeout(message: str, retry_after: int = 1) -> StatusError:
     )
 
 
+def too_large_resource_version(requested: int, current: int) -> StatusError:
+    """504 for a resourceVersion newer than the server's (kube's cause lets clients spot it)."""
+    body = status_body(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
+    return StatusError(body, retry_after=1)
+
+
 def method_not_supported(resource: str, group: str, verb: str) -> StatusError:
     """405 for a verb the resource does not support (``create not allowed …``)."""
     return StatusError(

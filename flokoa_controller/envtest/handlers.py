@@ -428,7 +428,7 @@ class APIHandler:
         accept = request.headers.get("Accept", "")
         if ri.verb == "get":
             obj, raw = self.store.get(info, namespace, ri.name)
-            return self._render_one(info, obj, raw, accept)
+            return self._render_one(info, obj, raw, accept, query)
         if ri.verb == "list":
             page = self.store.list_page(
                 info,
@@ -439,8 +439,9 @@ class APIHandler:
                 continue_token=query.get("continue"),
                 resource_version=query.get("resourceVersion"),
                 resource_version_match=query.get("resourceVersionMatch"),
+                send_initial_events=query.get("sendInitialEvents"),
             )
-            return self._render_list(page, accept)
+            return self._render_list(page, accept, query)
         if ri.verb == "watch":
             return await self._watch(request, ri, info, query, entry)
         if ri.verb == "create":
@@ -577,22 +578,37 @@ class APIHandler:
             return None
         return list(info.printer_columns or DEFAULT_CR_COLUMNS)
 
-    def _table(self, info: ResourceInfo, objects: list[JSON], version: str) -> JSON:
+    def _table(
+        self,
+        info: ResourceInfo,
+        objects: list[JSON],
+        version: str,
+        include_object: str = "Metadata",
+        *,
+        include_headers: bool = True,
+    ) -> JSON:
         module = _table_module()
         if module is None:
             table = _fallback_table(objects, self.clock())
         else:
             table = module.build_table(
-                objects, self._columns(info), kind=info.kind, now=self.clock()
+                objects,
+                self._columns(info),
+                kind=info.kind,
+                now=self.clock(),
+                include_object=include_object,
+                include_headers=include_headers,
             )
         if version != "v1":
             table["apiVersion"] = f"meta.k8s.io/{version}"
         return dict(table)
 
-    def _render_one(self, info: ResourceInfo, obj: JSON, raw: bytes, accept: str) -> web.Response:
+    def _render_one(
+        self, info: ResourceInfo, obj: JSON, raw: bytes, accept: str, query: dict[str, str]
+    ) -> web.Response:
         fmt, version = negotiate_output(accept)
         if fmt == "table":
-            table = self._table(info, [obj], version)
+            table = self._table(info, [obj], version, _include_object(query))
             return _json_response(
                 table, content_type=f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io"
             )
@@ -604,7 +620,7 @@ class APIHandler:
             )
         return _json_response(raw)
 
-    def _render_list(self, page: ListResult, accept: str) -> web.Response:
+    def _render_list(self, page: ListResult, accept: str, query: dict[str, str]) -> web.Response:
         fmt, version = negotiate_output(accept)
         meta: JSON = {"resourceVersion": page.resource_version}
         if page.continue_token:
@@ -612,7 +628,9 @@ class APIHandler:
             if page.remaining is not None:
                 meta["remainingItemCount"] = page.remaining
         if fmt == "table":
-            table = self._table(page.info, [obj for obj, _ in page.items], version)
+            table = self._table(
+                page.info, [obj for obj, _ in page.items], version, _include_object(query)
+            )
             table["metadata"] = meta
             return _json_response(
                 table, content_type=f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io"
@@ -673,6 +691,9 @@ class APIHandler:
                 "resourceVersionMatch",
                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             )
+        if send_initial and rv not in ("", "0") and int(rv) > self.store.storage.rv:
+            # kube waits ~3 s for its cache to catch up, then refuses the watch itself
+            raise errors.too_large_resource_version(int(rv), self.store.storage.rv)
         timeout = _int_param(query, "timeoutSeconds")
         effective_timeout = (
             float(timeout) if timeout is not None and timeout > 0 else self._rng.uniform(1800, 3600)
@@ -689,7 +710,7 @@ class APIHandler:
             bookmark_interval=self.bookmark_interval,
         )
         fmt, version = negotiate_output(request.headers.get("Accept", ""))
-        render = self._renderer(info, fmt, version)
+        render = self._renderer(info, fmt, version, query)
         handle = WatchHandle(
             zombie_check=lambda: bool(self.faults.zombie_watches),
             max_age=lambda: self.faults.watch_max_seconds,
@@ -734,12 +755,18 @@ class APIHandler:
         return resp
 
     def _renderer(
-        self, info: ResourceInfo, fmt: str, version: str
+        self, info: ResourceInfo, fmt: str, version: str, query: dict[str, str]
     ) -> Callable[[JSON, bytes], bytes]:
         if fmt == "table":
+            include_object = _include_object(query)
+            headers = [True]  # kube: columnDefinitions in the first event only, then null
 
             def table(obj: JSON, raw: bytes) -> bytes:
-                return dumps(self._table(info, [obj], version))
+                rendered = self._table(
+                    info, [obj], version, include_object, include_headers=headers[0]
+                )
+                headers[0] = False
+                return dumps(rendered)
 
             return table
         if fmt == "partial":
@@ -761,6 +788,21 @@ class APIHandler:
         """Make every watch re-read the fault knobs."""
         for handle in list(self.watches):
             handle.waker.ring()
+
+
+INCLUDE_OBJECT = ("Metadata", "Object", "None")
+"""Values of a Table request's ``includeObject`` parameter (empty means ``Metadata``)."""
+
+
+def _include_object(query: dict[str, str]) -> str:
+    """The ``includeObject`` of a Table request (400 for an unknown value, as kube)."""
+    value = query.get("includeObject") or "Metadata"
+    if value not in INCLUDE_OBJECT:
+        raise errors.bad_request(
+            "Unable to convert to Table as requested: includeObject: Invalid value: "
+            f"\"{value}\": must be 'Metadata', 'Object', 'None', or empty"
+        )
+    return value
 
 
 def _partial(obj: JSON, version: str) -> JSON:

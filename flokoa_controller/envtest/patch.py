@@ -27,9 +27,20 @@ ListStrategies = Mapping[str, str]
 """Dotted field path (list items not counted) → merge key (:data:`MERGE_BY_VALUE` for sets)."""
 
 
-def unprocessable(message: str) -> StatusError:
-    """422 for a patch that is well formed but cannot be applied (kube's generic 422)."""
-    return StatusError(status_body(422, "Invalid", message))
+UNPROCESSABLE_MESSAGE = "the server rejected our request due to an error in our request"
+"""What kube-apiserver says for every JSON patch that decodes but cannot be applied."""
+
+
+def unprocessable(detail: str) -> StatusError:
+    """422 for a patch that is well formed but cannot be applied.
+
+    kube answers these with a generic ``Invalid`` Status (empty details, no cause) whatever
+    went wrong (a failed ``test``, a missing path, an unknown op); ``detail`` says what did,
+    for the exception's ``repr`` only.
+    """
+    error = StatusError(status_body(422, "Invalid", UNPROCESSABLE_MESSAGE))
+    error.add_note(detail)
+    return error
 
 
 # --- RFC 7386 ------------------------------------------------------------------------------
@@ -55,7 +66,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str):
-        raise bad_request(f"invalid JSON patch path {path!r}")
+        raise unprocessable(f"invalid JSON patch path {path!r}")
     if path == "":
         return []
     if not path.startswith("/"):
@@ -119,42 +130,68 @@ def _remove(doc: Any, parts: list[str], path: str) -> tuple[Any, Any]:
 
 
 def json_patch(target: Any, ops: Any) -> Any:
-    """Apply RFC 6902 ``ops`` to a copy of ``target``; 400 if malformed, 422 if inapplicable."""
+    """Apply RFC 6902 ``ops`` to a copy of ``target``.
+
+    Follows the library kube-apiserver uses: a body that does not decode as a list of
+    operation objects is a 400; any operation that cannot be applied (unknown op, missing
+    path, failed ``test``) is kube's generic 422; a missing ``value`` means ``null``, and
+    ``test`` of ``null`` passes on an absent member.
+    """
     if not isinstance(ops, list):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    if not all(isinstance(op, dict) for op in ops):
+        raise bad_request("json: cannot unmarshal into Go value of type jsonpatch.Operation")
     doc = copy.deepcopy(target)
     for op in ops:
-        if not isinstance(op, dict) or "op" not in op:
-            raise bad_request("invalid JSON patch operation")
-        kind = op["op"]
+        kind = op.get("op")
         path = op.get("path")
-        parts = _pointer(path)
+        value = copy.deepcopy(op.get("value"))
         if kind == "add":
-            if "value" not in op:
-                raise unprocessable(f"add operation has no value at {path!r}")
-            doc = _add(doc, parts, copy.deepcopy(op["value"]), str(path))
+            doc = _add(doc, _pointer(path), value, str(path))
         elif kind == "remove":
-            doc, _ = _remove(doc, parts, str(path))
+            doc, _ = _remove(doc, _pointer(path), str(path))
         elif kind == "replace":
-            if "value" not in op:
-                raise unprocessable(f"replace operation has no value at {path!r}")
+            parts = _pointer(path)
             _resolve(doc, parts, str(path))  # must exist
             if parts:
                 doc, _ = _remove(doc, parts, str(path))
-            doc = _add(doc, parts, copy.deepcopy(op["value"]), str(path))
+            doc = _add(doc, parts, value, str(path))
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from"))
-            value = copy.deepcopy(_resolve(doc, src, str(op.get("from"))))
+            moved = copy.deepcopy(_resolve(doc, src, str(op.get("from"))))
             if kind == "move":
-                doc, value = _remove(doc, src, str(op.get("from")))
-            doc = _add(doc, parts, value, str(path))
+                doc, moved = _remove(doc, src, str(op.get("from")))
+            doc = _add(doc, _pointer(path), moved, str(path))
         elif kind == "test":
-            actual = _resolve(doc, parts, str(path))
-            if actual != op.get("value"):
-                raise unprocessable(f"testing value {path} failed: test failed")
+            _test(doc, _pointer(path), value, str(path))
         else:
-            raise bad_request(f"Unexpected kind: {kind}")
+            raise unprocessable(f"Unexpected kind: {kind}")
     return doc
+
+
+def _test(doc: Any, parts: list[str], expected: Any, path: str) -> None:
+    if parts:
+        parent = _resolve(doc, parts[:-1], path)
+        if isinstance(parent, dict) and parts[-1] not in parent:
+            if expected is None:
+                return  # an absent member tests equal to null
+            raise unprocessable(f"testing value {path} failed: test failed")
+    actual = _resolve(doc, parts, path)
+    if not _json_equal(actual, expected):
+        raise unprocessable(f"testing value {path} failed: test failed")
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality (unlike Python's ``==``, ``true`` is not ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a is b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
 
 
 # --- strategic merge patch -----------------------------------------------------------------

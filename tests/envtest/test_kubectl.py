@@ -206,3 +206,16 @@ async def test_apply_twice_updates_built_ins_and_custom_objects(kubectl: Kubectl
         "get", "mp", "p", "-n", ns, "-o", "jsonpath={.spec.openai.timeoutSeconds}"
     )
     assert timeout.stdout == "5"
+
+
+async def test_get_sort_by_a_spec_field(kubectl: Kubectl, ns: str) -> None:
+    # --sort-by makes kubectl ask for Tables with includeObject=Object and sort on the objects.
+    for name, url in (
+        ("a-provider", "https://z.example/v1"),
+        ("z-provider", "https://a.example/v1"),
+    ):
+        body = _provider(name, apiKeySecretRef={"name": "s"}, openai={"baseURL": url})
+        await kubectl("apply", "-n", ns, "-f", "-", input=body)
+    out = (await kubectl("get", "mp", "-n", ns, "--sort-by=.spec.openai.baseURL")).stdout
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert names == ["z-provider", "a-provider"]
