@@ -251,21 +251,14 @@ def _event_validate(obj: JSON, old: JSON | None, *, strict: bool) -> list[FieldE
     inv_ns = involved.get("namespace", "") if isinstance(involved, dict) else ""
     controller_field = "reportingController" if strict else "reportingComponent"
     regarding = "regarding" if strict else "involvedObject"
-    if not obj.get("eventTime") and not strict:
-        if not inv_ns:
-            if ns not in ("", "default"):
-                issues.append(
-                    invalid(f"{regarding}.namespace", inv_ns, "does not match event.namespace")
-                )
-        elif ns != inv_ns:
-            issues.append(
-                invalid(f"{regarding}.namespace", inv_ns, "does not match event.namespace")
-            )
+    legacy = not obj.get("eventTime") and not strict
+    if legacy:
+        mismatch = ns != inv_ns if inv_ns else ns not in ("", "default")
     else:
-        if not inv_ns and ns not in ("default", "kube-system"):
-            issues.append(
-                invalid(f"{regarding}.namespace", inv_ns, "does not match event.namespace")
-            )
+        mismatch = not inv_ns and ns not in ("default", "kube-system")
+    if mismatch:
+        issues.append(invalid(f"{regarding}.namespace", inv_ns, "does not match event.namespace"))
+    if not legacy:
         if strict and not obj.get("eventTime"):
             issues.append(required("eventTime"))
         controller = obj.get("reportingComponent") or ""
@@ -275,21 +268,12 @@ def _event_validate(obj: JSON, old: JSON | None, *, strict: bool) -> list[FieldE
             issues.extend(
                 invalid(controller_field, controller, e) for e in qualified_name(controller)
             )
-        instance = obj.get("reportingInstance") or ""
-        if not instance:
-            issues.append(required("reportingInstance"))
-        elif len(instance) > 128:
-            issues.append(invalid("reportingInstance", "", "can have at most 128 characters"))
-        action = obj.get("action") or ""
-        if not action:
-            issues.append(required("action"))
-        elif len(action) > 128:
-            issues.append(invalid("action", "", "can have at most 128 characters"))
-        reason = obj.get("reason") or ""
-        if not reason:
-            issues.append(required("reason"))
-        elif len(reason) > 128:
-            issues.append(invalid("reason", "", "can have at most 128 characters"))
+        for name in ("reportingInstance", "action", "reason"):
+            value = obj.get(name) or ""
+            if not value:
+                issues.append(required(name))
+            elif len(value) > 128:
+                issues.append(invalid(name, "", "can have at most 128 characters"))
         if strict:
             if obj.get("type") not in ("Normal", "Warning"):
                 issues.append(invalid("type", "", f"has invalid value: {obj.get('type') or ''}"))

@@ -26,7 +26,7 @@ A compiled :class:`Program` is cached per expression text, so rules compile once
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -171,9 +171,17 @@ class _Compiler:
         if data in _PASSTHROUGH and len(children) == 1:
             return self.compile(children[0], scope)
         if data == "conditionalor":
-            return self._or(self.compile(children[0], scope), self.compile(children[1], scope))
+            return self._logical(
+                self.compile(children[0], scope),
+                self.compile(children[1], scope),
+                absorbing=True,
+            )
         if data == "conditionaland":
-            return self._and(self.compile(children[0], scope), self.compile(children[1], scope))
+            return self._logical(
+                self.compile(children[0], scope),
+                self.compile(children[1], scope),
+                absorbing=False,
+            )
         if data in ("relation", "addition", "multiplication"):
             op_tree = children[0]
             left = self.compile(op_tree.children[0], scope)
@@ -264,53 +272,35 @@ class _Compiler:
 
         return ternary
 
-    def _or(self, left: Node, right: Node) -> Node:
-        lf, rf = _as_fn(left), _as_fn(right)
+    def _logical(self, left: Node, right: Node, *, absorbing: bool) -> Node:
+        """``||`` (``absorbing=True``) or ``&&`` (``absorbing=False``), commutative over errors.
 
-        def logical_or(env: Env) -> Any:
+        Either side equal to ``absorbing`` decides the result even when the other side is an
+        error; otherwise the left error wins, and both sides must be the other boolean.
+        """
+        lf, rf = _as_fn(left), _as_fn(right)
+        other = not absorbing
+
+        def logical(env: Env) -> Any:
             try:
                 lv = lf(env)
             except CelError as err:
                 lerr: CelError | None = err
                 lv = None
             else:
-                if lv is True:
-                    return True
+                if lv is absorbing:
+                    return absorbing
                 lerr = None
             rv = rf(env)
-            if rv is True:
-                return True
+            if rv is absorbing:
+                return absorbing
             if lerr is not None:
                 raise lerr
-            if lv is False and rv is False:
-                return False
+            if lv is other and rv is other:
+                return other
             no_overload()
 
-        return logical_or
-
-    def _and(self, left: Node, right: Node) -> Node:
-        lf, rf = _as_fn(left), _as_fn(right)
-
-        def logical_and(env: Env) -> Any:
-            try:
-                lv = lf(env)
-            except CelError as err:
-                lerr: CelError | None = err
-                lv = None
-            else:
-                if lv is False:
-                    return False
-                lerr = None
-            rv = rf(env)
-            if rv is False:
-                return False
-            if lerr is not None:
-                raise lerr
-            if lv is True and rv is True:
-                return True
-            no_overload()
-
-        return logical_and
+        return logical
 
     def _select(self, target: Node, name: str) -> Node:
         tf = _as_fn(target)
@@ -484,9 +474,13 @@ class _Compiler:
                 else:
                     env[var] = saved
 
-        if name == "all":
+        if name in ("all", "exists"):
+            # all() stops at the first false, exists() at the first true; an error or a
+            # non-boolean counts only when nothing decides the result.
+            absorbing = name == "exists"
+            other = not absorbing
 
-            def all_macro(env: Env) -> Any:
+            def quantifier_macro(env: Env) -> Any:
                 def loop(values: Iterable[Any]) -> Any:
                     error: CelError | None = None
                     for v in values:
@@ -496,72 +490,39 @@ class _Compiler:
                         except CelError as err:
                             error = error or err
                             continue
-                        if result is False:
-                            return False
-                        if result is not True:
+                        if result is absorbing:
+                            return absorbing
+                        if result is not other:
                             error = error or NoOverload("no such overload")
                     if error is not None:
                         raise error
-                    return True
+                    return other
 
                 return run(env, loop)
 
-            return all_macro
-        if name == "exists":
+            return quantifier_macro
 
-            def exists_macro(env: Env) -> Any:
-                def loop(values: Iterable[Any]) -> Any:
-                    error: CelError | None = None
-                    for v in values:
-                        env[var] = v
-                        try:
-                            result = body(env)
-                        except CelError as err:
-                            error = error or err
-                            continue
-                        if result is True:
-                            return True
-                        if result is not False:
-                            error = error or NoOverload("no such overload")
-                    if error is not None:
-                        raise error
-                    return False
+        def kept(env: Env, values: Iterable[Any], predicate: Fn) -> Iterator[Any]:
+            """Bind ``var`` to each value and yield, while bound, those ``predicate`` accepts
+            (a non-boolean result is an error)."""
+            for v in values:
+                env[var] = v
+                keep = predicate(env)
+                if keep is True:
+                    yield v
+                elif keep is not False:
+                    no_overload()
 
-                return run(env, loop)
-
-            return exists_macro
         if name == "exists_one":
 
             def exists_one_macro(env: Env) -> Any:
-                def loop(values: Iterable[Any]) -> Any:
-                    count = 0
-                    for v in values:
-                        env[var] = v
-                        result = body(env)
-                        if result is True:
-                            count += 1
-                        elif result is not False:
-                            no_overload()
-                    return count == 1
-
-                return run(env, loop)
+                return run(env, lambda values: sum(1 for _ in kept(env, values, body)) == 1)
 
             return exists_one_macro
         if name == "filter":
 
             def filter_macro(env: Env) -> Any:
-                def loop(values: Iterable[Any]) -> Any:
-                    out = []
-                    for v in values:
-                        env[var] = v
-                        result = body(env)
-                        if result is True:
-                            out.append(v)
-                        elif result is not False:
-                            no_overload()
-                    return out
-
-                return run(env, loop)
+                return run(env, lambda values: list(kept(env, values, body)))
 
             return filter_macro
         if len(bodies) == 1:
@@ -580,18 +541,7 @@ class _Compiler:
         predicate, transform = bodies
 
         def map_filter_macro(env: Env) -> Any:
-            def loop(values: Iterable[Any]) -> Any:
-                out = []
-                for v in values:
-                    env[var] = v
-                    keep = predicate(env)
-                    if keep is True:
-                        out.append(transform(env))
-                    elif keep is not False:
-                        no_overload()
-                return out
-
-            return run(env, loop)
+            return run(env, lambda values: [transform(env) for _ in kept(env, values, predicate)])
 
         return map_filter_macro
 

@@ -506,26 +506,24 @@ def _sum(items: Any) -> Any:
     return total
 
 
-def _min(items: Any) -> Any:
+def _extremum(items: Any, name: str, wins: int) -> Any:
+    """The first element that no later one beats (``_compare(later, best) == wins``)."""
     values = _list_arg(items)
     if not values:
-        raise CelError("min(list) argument must not be empty")
+        raise CelError(f"{name}(list) argument must not be empty")
     best = values[0]
     for value in values[1:]:
-        if _compare(value, best) == -1:
+        if _compare(value, best) == wins:
             best = value
     return best
+
+
+def _min(items: Any) -> Any:
+    return _extremum(items, "min", -1)
 
 
 def _max(items: Any) -> Any:
-    values = _list_arg(items)
-    if not values:
-        raise CelError("max(list) argument must not be empty")
-    best = values[0]
-    for value in values[1:]:
-        if _compare(value, best) == 1:
-            best = value
-    return best
+    return _extremum(items, "max", 1)
 
 
 def _is_sorted(items: Any) -> bool:

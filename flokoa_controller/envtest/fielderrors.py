@@ -211,14 +211,6 @@ def go_value(value: object) -> str:
     """Format a JSON-ish value the way ``ErrorBody`` does: ``%v`` scalars, ``%q`` strings."""
     if value is None:
         return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
-    if isinstance(value, str):
-        return go_quote(value)
     return go_sharp(value)
 
 

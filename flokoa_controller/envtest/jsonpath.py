@@ -11,10 +11,11 @@ with literal text around ``{…}`` groups. Missing keys yield no result, as with
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from flokoa_controller.envtest.fielderrors import go_float
+from flokoa_controller.envtest.fielderrors import go_value
 
 __all__ = ["JSONPath", "JSONPathError", "format_value", "parse"]
 
@@ -101,7 +102,9 @@ def parse(source: str) -> JSONPath:
             break
         if start > pos:
             parts.append(text[pos:start])
-        end = _matching_brace(text, start)
+        end = _matching_close(text, start, "{", "}")
+        if end < 0:
+            raise JSONPathError(f"unclosed action in {text!r}")
         inner = text[start + 1 : end].strip()
         if inner.startswith("$"):
             inner = inner[1:]
@@ -110,8 +113,9 @@ def parse(source: str) -> JSONPath:
     return JSONPath(source, tuple(parts))
 
 
-def _matching_brace(text: str, start: int) -> int:
-    depth = 0
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Index and character of each character of ``text`` from ``start`` on that is outside
+    single- or double-quoted strings (the quotes themselves left out)."""
     quote = ""
     for i in range(start, len(text)):
         c = text[i]
@@ -120,13 +124,22 @@ def _matching_brace(text: str, start: int) -> int:
                 quote = ""
         elif c in "\"'":
             quote = c
-        elif c == "{":
+        else:
+            yield i, c
+
+
+def _matching_close(text: str, start: int, opening: str, closing: str) -> int:
+    """Index of the ``closing`` that balances the first ``opening`` from ``start`` on, quoted
+    text skipped; -1 when there is none."""
+    depth = 0
+    for i, c in _unquoted(text, start):
+        if c == opening:
             depth += 1
-        elif c == "}":
+        elif c == closing:
             depth -= 1
             if depth == 0:
                 return i
-    raise JSONPathError(f"unclosed action in {text!r}")
+    return -1
 
 
 class _Parser:
@@ -197,22 +210,10 @@ class _Parser:
             raise self.error(f"invalid array index {inner!r}") from None
 
     def _closing_bracket(self) -> int:
-        depth = 0
-        quote = ""
-        for i in range(self.pos, len(self.text)):
-            c = self.text[i]
-            if quote:
-                if c == quote:
-                    quote = ""
-            elif c in "\"'":
-                quote = c
-            elif c == "[":
-                depth += 1
-            elif c == "]":
-                depth -= 1
-                if depth == 0:
-                    return i
-        raise self.error("unterminated [")
+        end = _matching_close(self.text, self.pos, "[", "]")
+        if end < 0:
+            raise self.error("unterminated [")
+        return end
 
     def _filter(self, text: str) -> _Filter:
         if not (text.startswith("(") and text.endswith(")")):
@@ -229,15 +230,7 @@ class _Parser:
 
 
 def _find_operator(body: str) -> tuple[int, str | None]:
-    quote = ""
-    for i, c in enumerate(body):
-        if quote:
-            if c == quote:
-                quote = ""
-            continue
-        if c in "\"'":
-            quote = c
-            continue
+    for i, _ in _unquoted(body):
         for op in _OPERATORS:
             if body.startswith(op, i):
                 return i, op
@@ -246,15 +239,9 @@ def _find_operator(body: str) -> tuple[int, str | None]:
 
 def _split_top(text: str, sep: str) -> list[str]:
     parts: list[str] = []
-    quote = ""
     start = 0
-    for i, c in enumerate(text):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c == sep:
+    for i, c in _unquoted(text):
+        if c == sep:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])
@@ -377,12 +364,8 @@ def format_value(value: Any) -> str:
     """One result as client-go prints it: raw strings, Go numbers, compact JSON otherwise."""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
+    if isinstance(value, bool | int | float):
+        return go_value(value)
     if value is None:
         return "<nil>"
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

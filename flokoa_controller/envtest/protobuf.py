@@ -104,6 +104,22 @@ def _map_entry(value: int | bytes) -> tuple[str, bytes]:
     return key, item
 
 
+def _base64(item: bytes) -> str:
+    return base64.b64encode(item).decode("ascii")
+
+
+def _utf8(item: bytes) -> str:
+    return item.decode("utf-8")
+
+
+def _add_map_entry(
+    obj: JSON, field: str, value: int | bytes, convert: Callable[[bytes], str]
+) -> None:
+    """Add one entry of a ``map<string, …>`` field (a key/value message) to ``obj[field]``."""
+    key, item = _map_entry(value)
+    obj.setdefault(field, {})[key] = convert(item)
+
+
 def _time(value: int | bytes) -> str | None:
     """A ``metav1.Time`` (seconds only, like its JSON form); None for the zero time."""
     data = _bytes(value)
@@ -172,8 +188,7 @@ def _object_meta(value: int | bytes) -> JSON:
             if converted not in ("", None, 0):
                 meta[name] = converted
         elif number in (11, 12):
-            key, item = _map_entry(field_value)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = item.decode()
+            _add_map_entry(meta, "labels" if number == 11 else "annotations", field_value, _utf8)
         elif number == 13:
             meta.setdefault("ownerReferences", []).append(_message(field_value, _OWNER_REFERENCE))
         elif number == 14:
@@ -187,14 +202,12 @@ def _secret(raw: bytes) -> JSON:
         if number == 1:
             obj["metadata"] = _object_meta(value)
         elif number == 2:
-            key, item = _map_entry(value)
-            obj.setdefault("data", {})[key] = base64.b64encode(item).decode("ascii")
+            _add_map_entry(obj, "data", value, _base64)
         elif number == 3:
             if _str(value):
                 obj["type"] = _str(value)
         elif number == 4:
-            key, item = _map_entry(value)
-            obj.setdefault("stringData", {})[key] = item.decode("utf-8")
+            _add_map_entry(obj, "stringData", value, _utf8)
         elif number == 5:
             obj["immutable"] = _bool(value)
     return obj
@@ -206,11 +219,9 @@ def _configmap(raw: bytes) -> JSON:
         if number == 1:
             obj["metadata"] = _object_meta(value)
         elif number == 2:
-            key, item = _map_entry(value)
-            obj.setdefault("data", {})[key] = item.decode("utf-8")
+            _add_map_entry(obj, "data", value, _utf8)
         elif number == 3:
-            key, item = _map_entry(value)
-            obj.setdefault("binaryData", {})[key] = base64.b64encode(item).decode("ascii")
+            _add_map_entry(obj, "binaryData", value, _base64)
         elif number == 4:
             obj["immutable"] = _bool(value)
     return obj

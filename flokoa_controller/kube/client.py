@@ -15,10 +15,10 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 import orjson
@@ -48,6 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+_T = TypeVar("_T")
 PatchType = Literal["merge", "json", "strategic", "apply"]
 
 PATCH_CONTENT_TYPES: Mapping[str, str] = {
@@ -87,6 +88,15 @@ class ClientOptions:
     does not shorten the loop's stall (measured, see tests/kube/bench_client.py)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Retries of transient failures."""
+
+
+@dataclass(frozen=True)
+class _ErrorReply:
+    """An HTTP error status with its body read: what `error_from_response` needs."""
+
+    status: int
+    body: bytes
+    retry_after: str | None
 
 
 def _params(**values: str | int | bool | None) -> list[tuple[str, str]]:
@@ -243,6 +253,41 @@ class KubeClient:
             time.perf_counter() - started
         )
 
+    async def _send_authorized(
+        self,
+        verb: str,
+        path: str,
+        send: Callable[[str | None], Awaitable[_T | _ErrorReply]],
+    ) -> _T:
+        """`send(token)` with the current bearer token; after a 401, once more if the token
+        source then yields another token. An error status raises the typed `ApiError`."""
+        rejected_token: str | None = None
+        for _ in range(2):
+            token = await self._authorization(verb, path)
+            if rejected_token is not None and token == rejected_token:
+                break
+            reply = await send(token)
+            if not isinstance(reply, _ErrorReply):
+                return reply
+            failure = reply
+            if (
+                failure.status == 401
+                and self.config.token_source is not None
+                and token is not None
+                and rejected_token is None
+            ):
+                rejected_token = token
+                self.config.token_source.invalidate()
+                continue
+            break
+        raise error_from_response(
+            failure.status,
+            failure.body,
+            verb=verb,
+            path=path,
+            retry_after_header=failure.retry_after,
+        )
+
     async def _exchange_once(
         self,
         verb: str,
@@ -253,11 +298,8 @@ class KubeClient:
     ) -> bytes:
         """One request (plus one resend after a 401 with a rotated token)."""
         url = URL(self._base + path, encoded=True)
-        rejected_token: str | None = None
-        for _ in range(2):
-            token = await self._authorization(verb, path)
-            if rejected_token is not None and token == rejected_token:
-                break
+
+        async def send(token: str | None) -> bytes | _ErrorReply:
             started = time.perf_counter()
             code = TRANSPORT_ERROR_CODE
             try:
@@ -272,28 +314,16 @@ class KubeClient:
                 ) as resp:
                     data = await resp.read()
                     code = str(resp.status)
-                    status = resp.status
-                    retry_after = resp.headers.get("Retry-After")
                     self._note_warnings(resp, verb, path)
+                    if resp.status < 400:
+                        return data
+                    return _ErrorReply(resp.status, data, resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise _transport_error(exc, verb, path) from None
             finally:
                 self._record(code, verb, started)
-            if status < 400:
-                return data
-            if (
-                status == 401
-                and self.config.token_source is not None
-                and token is not None
-                and rejected_token is None
-            ):
-                rejected_token = token
-                self.config.token_source.invalidate()
-                continue
-            break
-        raise error_from_response(
-            status, data, verb=verb, path=path, retry_after_header=retry_after
-        )
+
+        return await self._send_authorized(verb, path, send)
 
     async def _exchange(
         self,
@@ -565,11 +595,8 @@ class KubeClient:
             sock_connect=self.options.connect_timeout,
             sock_read=inactivity_timeout,
         )
-        rejected_token: str | None = None
-        for _ in range(2):
-            token = await self._authorization("GET", path)
-            if rejected_token is not None and token == rejected_token:
-                break
+
+        async def send(token: str | None) -> aiohttp.ClientResponse | _ErrorReply:
             started = time.perf_counter()
             code = TRANSPORT_ERROR_CODE
             try:
@@ -594,21 +621,9 @@ class KubeClient:
                 raise _transport_error(exc, "GET", path) from None
             finally:
                 self._record(code, "GET", started)
-            status = resp.status
-            retry_after = resp.headers.get("Retry-After")
-            if (
-                status == 401
-                and self.config.token_source is not None
-                and token is not None
-                and rejected_token is None
-            ):
-                rejected_token = token
-                self.config.token_source.invalidate()
-                continue
-            break
-        raise error_from_response(
-            status, data, verb="GET", path=path, retry_after_header=retry_after
-        )
+            return _ErrorReply(resp.status, data, resp.headers.get("Retry-After"))
+
+        return await self._send_authorized("GET", path, send)
 
     async def watch(
         self,

@@ -98,28 +98,15 @@ class ApiError(Exception):
             _rebuild,
             (
                 type(self),
-                self.code,
-                self.reason,
-                self.message,
-                self.retry_after,
-                self.verb,
-                self.path,
-                self.details,
+                (self.code, self.reason, self.message, self.retry_after),
+                {"verb": self.verb, "path": self.path, "details": self.details},
             ),
         )
 
 
-def _rebuild(
-    cls: type[ApiError],
-    code: int,
-    reason: str,
-    message: str,
-    retry_after: float | None,
-    verb: str | None,
-    path: str | None,
-    details: Mapping[str, Any] | None,
-) -> ApiError:
-    return cls(code, reason, message, retry_after, verb=verb, path=path, details=details)
+def _rebuild(cls: type[ApiError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> ApiError:
+    """Unpickle an error: `cls(*args, **kwargs)`."""
+    return cls(*args, **kwargs)
 
 
 class BadRequest(ApiError):
@@ -199,31 +186,18 @@ class ConnectionFailed(ApiError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle with all attributes."""
         return (
-            _rebuild_connection_failed,
+            _rebuild,
             (
                 type(self),
-                self.reason,
-                self.message,
-                self.verb,
-                self.path,
-                self.request_sent,
-                self.permanent,
+                (self.reason, self.message),
+                {
+                    "verb": self.verb,
+                    "path": self.path,
+                    "request_sent": self.request_sent,
+                    "permanent": self.permanent,
+                },
             ),
         )
-
-
-def _rebuild_connection_failed(
-    cls: type[ConnectionFailed],
-    reason: str,
-    message: str,
-    verb: str | None,
-    path: str | None,
-    request_sent: bool,
-    permanent: bool,
-) -> ConnectionFailed:
-    return cls(
-        reason, message, verb=verb, path=path, request_sent=request_sent, permanent=permanent
-    )
 
 
 _BY_REASON: dict[str, type[ApiError]] = {

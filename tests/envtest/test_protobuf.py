@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
 import re
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,9 @@ import pytest
 from aiohttp import web
 
 from flokoa_controller.envtest.protobuf import MAGIC, decode_object, iter_fields
+from flokoa_controller.envtest.testing import Kubectl
+
+MakeKubectl = Callable[[Path], Kubectl]
 
 # --- a tiny protobuf encoder (the test's own, independent of the decoder) -------------------
 
@@ -197,15 +198,6 @@ def test_iter_fields_reads_every_wire_type() -> None:
 # --- the real kubectl -----------------------------------------------------------------------
 
 
-def kubectl_or_skip() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-            pytest.fail("kubectl is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-        pytest.skip("kubectl not on PATH")
-    return path
-
-
 def resource(name: str, kind: str) -> dict[str, Any]:
     return {"name": name, "singularName": kind.lower(), "namespaced": True, "kind": kind,
             "verbs": ["create", "get"]}  # fmt: skip
@@ -254,7 +246,7 @@ async def capture_posts(tmp_path: Path) -> tuple[web.AppRunner, int, list[tuple[
     return runner, port, posts
 
 
-async def run_kubectl(kubectl: str, tmp_path: Path, port: int, *args: str) -> str:
+def write_kubeconfig(tmp_path: Path, port: int) -> Path:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\n"
@@ -263,40 +255,23 @@ async def run_kubectl(kubectl: str, tmp_path: Path, port: int, *args: str) -> st
         "contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\n"
         "current-context: x\n"
     )
-    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "cache"), "HOME": str(tmp_path)}
-    process = await asyncio.create_subprocess_exec(
-        kubectl,
-        "--kubeconfig",
-        str(kubeconfig),
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+    return kubeconfig
 
 
-async def test_kubectl_create_secret_generic_posts_a_decodable_secret(tmp_path: Path) -> None:
-    kubectl = kubectl_or_skip()
+async def test_kubectl_create_secret_generic_posts_a_decodable_secret(
+    tmp_path: Path, make_kubectl: MakeKubectl
+) -> None:
     runner, port, posts = await capture_posts(tmp_path)
     try:
-        out = await run_kubectl(
-            kubectl, tmp_path, port,
+        kubectl = make_kubectl(write_kubeconfig(tmp_path, port))
+        out = await kubectl(
             "create", "secret", "generic", "openai-credentials",
             "--from-literal=api-key=sk-proj-xxx", "--from-literal=b=y",
+            within=120,
         )  # fmt: skip
-        assert "secret/openai-credentials created" in out
-        out = await run_kubectl(
-            kubectl, tmp_path, port, "create", "configmap", "settings", "--from-literal=a=b"
-        )
-        assert "configmap/settings created" in out
+        assert "secret/openai-credentials created" in out.stdout
+        out = await kubectl("create", "configmap", "settings", "--from-literal=a=b", within=120)
+        assert "configmap/settings created" in out.stdout
     finally:
         await runner.cleanup()
     (secret_path, secret_type, secret_body), (cm_path, _, cm_body) = posts

@@ -51,22 +51,31 @@ class AWSCredentialStore:
 
     def add_static(self, principal_arn: str = "arn:aws:iam::123456789012:user/probe") -> AWSKey:
         """Create a long-term key (`AKIA...`)."""
-        key = AWSKey(
-            access_key_id="AKIA" + _random(string.ascii_uppercase + string.digits, 16),
-            secret_access_key=_random(string.ascii_letters + string.digits + "/+", 40),
-            principal_arn=principal_arn,
-        )
-        self.keys[key.access_key_id] = key
-        return key
+        return self._add("AKIA", principal_arn)
 
     def add_temporary(self, principal_arn: str, lifetime: float) -> AWSKey:
         """Create a temporary key (`ASIA...`) with a session token, valid `lifetime` s."""
-        key = AWSKey(
-            access_key_id="ASIA" + _random(string.ascii_uppercase + string.digits, 16),
-            secret_access_key=_random(string.ascii_letters + string.digits + "/+", 40),
-            principal_arn=principal_arn,
+        return self._add(
+            "ASIA",
+            principal_arn,
             session_token=_random(string.ascii_letters + string.digits + "/+=", 256),
             expires_at=self.clock() + lifetime,
+        )
+
+    def _add(
+        self,
+        id_prefix: str,
+        principal_arn: str,
+        *,
+        session_token: str | None = None,
+        expires_at: float | None = None,
+    ) -> AWSKey:
+        key = AWSKey(
+            access_key_id=id_prefix + _random(string.ascii_uppercase + string.digits, 16),
+            secret_access_key=_random(string.ascii_letters + string.digits + "/+", 40),
+            principal_arn=principal_arn,
+            session_token=session_token,
+            expires_at=expires_at,
         )
         self.keys[key.access_key_id] = key
         return key
