@@ -18,9 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    from flokoa_controller.controllers import setup as controllers_setup
     from flokoa_controller.runtime import command as run_command
 
-    run_command.add_run_parser(sub, _controllers_setup())
+    run_command.add_run_parser(sub, controllers_setup)
 
     from flokoa_controller import dev
 
@@ -30,18 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     envtest_cli.add_parser(sub)
     return parser
-
-
-def _controllers_setup() -> object | None:
-    """The controllers' setup plugin for ``run`` (``None`` until that module exists)."""
-    import importlib
-
-    try:
-        return importlib.import_module("flokoa_controller.controllers.setup")
-    except ModuleNotFoundError as exc:
-        if exc.name != "flokoa_controller.controllers.setup":
-            raise
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
