@@ -14,6 +14,7 @@ from flokoa_controller.api.common import (
     ObjectMeta,
     ObjectName,
     ProviderType,
+    Time,
     TimeoutSeconds,
 )
 from flokoa_controller.api.meta import MODEL
@@ -81,6 +82,14 @@ class ModelStatus(APIModel):
         default=None, alias="observedGeneration", json_schema_extra={"format": "int64"}
     )
     """The `metadata.generation` the status describes."""
+    last_check_time: Time | None = Field(default=None, alias="lastCheckTime")
+    """When the model was last checked at its provider."""
+    provider_hash: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, alias="providerHash"
+    )
+    """A hash of the ModelProvider state that check relied on: its UID, generation,
+    `secretHash` and `lastProbeTime`. When the provider is probed again or changes, it no
+    longer matches and the model is checked again."""
 
 
 class Model(APIModel):

@@ -14,21 +14,27 @@ One reconcile of ``namespace/name``:
    be checked for free: ``Ready=True DeploymentNotVerified`` with ``ModelAvailable=Unknown``
    (no request is made; the provider's probe checked the key against the resource).
 4. Write ``ready``, ``provider``, conditions ``Ready``, ``ProviderReady``,
-   ``ModelAvailable`` and ``observedGeneration`` only if they differ. Events on ``Ready``
-   transitions.
+   ``ModelAvailable``, ``observedGeneration`` and, after a check, ``lastCheckTime`` and
+   ``providerHash`` only if they differ. Events on ``Ready`` transitions.
 
-When to check again: Models are indexed by their provider, so every status write of the
-provider re-reconciles its Models. A Model is re-checked when the provider's probe state
-changed since its last check — its UID, generation, ``secretHash`` or ``lastProbeTime``,
-i.e. at the provider's re-validation interval and right after a rotation — or when the Model
-itself changed. Transient failures are retried with exponential backoff. This record lives in
-memory; after a restart, a Model whose status is already a conclusive answer for its
-generation is adopted as is and re-checked at its provider's next probe, so a restart does
-not re-check every Model at once.
+When to check again is derived from status alone (:func:`.schedule.decide_check`), never
+from memory, so a restarted controller or a new leader makes the same decision as the one
+before it. Models are indexed by their provider, so every status write of the provider
+re-reconciles its Models. A check records ``lastCheckTime`` and ``providerHash``, a hash of
+the provider state it relied on (UID, generation, ``secretHash``, ``lastProbeTime``). A Model
+is checked again when that hash no longer matches the provider — after every probe of the
+provider, i.e. at its jittered re-validation interval, and right after a rotation or a spec
+change, even one within the same second — when the Model's own generation changed, when
+its status is not the outcome of a check (the provider was missing or not ready), or after a
+transient failure once the backoff read from status (the outage length so far) has passed.
+A restart therefore costs no check and no write for Models whose answer is current, and a
+provider probed again while the controller was down (or before its Models were first
+reconciled) still brings its Models' checks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +53,8 @@ from flokoa_controller.controllers.conditions import (
     Reason,
     Type,
     find_condition,
+    format_time,
+    parse_time,
     set_conditions,
 )
 from flokoa_controller.controllers.modelprovider import (
@@ -56,27 +64,42 @@ from flokoa_controller.controllers.modelprovider import (
     utc_now,
 )
 from flokoa_controller.controllers.probing import Prober
-from flokoa_controller.controllers.schedule import RETRY_REASONS, Schedule
+from flokoa_controller.controllers.schedule import LastCheck, Schedule, decide_check
 from flokoa_controller.controllers.secrets import SecretProblem
 from flokoa_controller.controllers.status import StatusWriter
 from flokoa_controller.controllers.targets import build_target, secret_refs
 from flokoa_controller.kube.errors import Conflict
 from flokoa_controller.providers.result import ProbeResult
-from flokoa_controller.runtime.clock import Clock, monotonic
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
 
-__all__ = ["MANAGED_MODEL_STATUS_FIELDS", "ModelReconciler", "ModelVerdict"]
+__all__ = [
+    "MANAGED_MODEL_STATUS_FIELDS",
+    "ModelReconciler",
+    "ModelVerdict",
+    "last_check",
+    "provider_hash",
+]
 
 log = logging.getLogger(__name__)
 
-MANAGED_MODEL_STATUS_FIELDS: Final = ("ready", "provider", "conditions", "observedGeneration")
+MANAGED_MODEL_STATUS_FIELDS: Final = (
+    "ready",
+    "provider",
+    "conditions",
+    "observedGeneration",
+    "lastCheckTime",
+    "providerHash",
+)
 """The status fields this reconciler owns."""
 
-_NOT_CONCLUSIVE: Final = frozenset(
-    {Reason.INVALID_SPEC, Reason.PROVIDER_NOT_FOUND, Reason.PROVIDER_NOT_READY} | RETRY_REASONS
+_LAST_CHECK_FIELDS: Final = ("lastCheckTime", "providerHash")
+"""Kept as they are when a reconcile makes no check (they describe the last one)."""
+
+_NOT_A_CHECK: Final = frozenset(
+    {Reason.INVALID_SPEC, Reason.PROVIDER_NOT_FOUND, Reason.PROVIDER_NOT_READY}
 )
-"""Ready reasons that do not answer "does this provider serve this model?"."""
+"""Ready reasons that are not the outcome of a check of the model at its provider."""
 
 Cond = tuple[ConditionStatus, str, str]
 
@@ -101,16 +124,53 @@ class ModelVerdict:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    """The last model check of one Model (in memory)."""
+def provider_hash(provider: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the provider state a model check relies on.
 
-    fingerprint: tuple[Any, ...]
-    """The provider's probe state and the Model's generation at the check."""
-    at: float
-    """Monotonic time of the check."""
-    failures: int
-    """Consecutive transient failures (0 after a conclusive answer)."""
+    Its UID (a re-created provider), ``metadata.generation`` (a spec change),
+    ``status.secretHash`` (a rotation) and ``status.lastProbeTime`` (every probe): any of
+    them changing means the provider was probed again, so its Models are checked again. The
+    hash covers what the provider's status already shows; it reveals nothing new.
+    """
+    metadata = provider.get("metadata")
+    meta: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
+    raw_status = provider.get("status")
+    status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+    parts = (
+        meta.get("uid"),
+        meta.get("generation"),
+        status.get("secretHash"),
+        status.get("lastProbeTime"),
+    )
+    text = "\0".join("" if part is None else str(part) for part in parts)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def last_check(
+    status: Mapping[str, Any], *, provider_ready_since: datetime | None = None
+) -> LastCheck | None:
+    """What a Model's ``status`` says about its last check (``None``: not a check outcome).
+
+    ``provider_ready_since`` (when the provider last turned Ready) bounds the start of an
+    outage of the check: the model could not be checked before its provider was ready.
+    """
+    checked = parse_time(status.get("lastCheckTime"))
+    generation = status.get("observedGeneration")
+    p_hash = status.get("providerHash")
+    conditions = status.get("conditions")
+    ready = find_condition(conditions, Type.READY)
+    if checked is None or not isinstance(generation, int) or not isinstance(p_hash, str):
+        return None
+    if ready is None or ready.get("observedGeneration") != generation:
+        return None
+    reason = ready.get("reason")
+    if not isinstance(reason, str) or reason in _NOT_A_CHECK:
+        return None
+    available = find_condition(conditions, Type.MODEL_AVAILABLE)
+    since = parse_time((available or ready).get("lastTransitionTime"))
+    if provider_ready_since is not None and (since is None or since < provider_ready_since):
+        since = provider_ready_since
+    return LastCheck(checked, generation, p_hash, reason, since)
 
 
 def _cached(obj: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +204,8 @@ class ModelReconciler:
 
     ``models``/``providers``: the informer stores. ``writer``: status writes. ``prober``:
     Secret reads and model checks. ``recorder``: events. ``schedule``: backoff of transient
-    failures. ``now``: wall clock for condition timestamps; ``clock``: monotonic time.
+    failures. ``now``: wall clock (UTC) for ``lastCheckTime``, condition timestamps and the
+    check schedule.
     ``latest_provider``: maps a cached ModelProvider to the freshest view of it — the
     provider ``StatusWriter.latest`` (``setup`` passes it), so a Model reconciled while the
     provider's status write has not reached the cache yet judges the written status, not
@@ -162,7 +223,6 @@ class ModelReconciler:
         recorder: EventSink,
         schedule: Schedule | None = None,
         now: Callable[[], datetime] = utc_now,
-        clock: Clock = monotonic,
         latest_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         """Create the reconciler (see the class docstring)."""
@@ -174,12 +234,6 @@ class ModelReconciler:
         self.recorder = recorder
         self.schedule = schedule or Schedule()
         self.now = now
-        self.clock = clock
-        self._checked: dict[str, _Checked] = {}
-
-    def _backoff(self, failures: int) -> float:
-        cap = min(self.schedule.backoff_cap, self.schedule.interval)
-        return float(min(cap, self.schedule.backoff_base * 2 ** max(0, failures - 1)))
 
     async def reconcile(self, request: Request) -> Result:
         """Reconcile one Model; see the module docstring for the steps.
@@ -189,7 +243,6 @@ class ModelReconciler:
         """
         cached = self.models.get_by(request.name, request.namespace)
         if cached is None:
-            self._checked.pop(str(request), None)
             return Result()
         try:
             return await self._reconcile(request, self.writer.latest(cached))
@@ -198,21 +251,20 @@ class ModelReconciler:
             return Result(requeue=True)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
-        key = str(request)
         metadata = obj.get("metadata") or {}
         generation = int(metadata.get("generation") or 0)
         raw_status = obj.get("status")
         status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+        kept = {name: status[name] for name in _LAST_CHECK_FIELDS if status.get(name)}
 
         try:
             spec = ModelSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            self._checked.pop(key, None)
             why = _not_checked("the spec is invalid")
             verdict = ModelVerdict(
                 (FALSE, Reason.INVALID_SPEC, describe_validation_error(exc)), why, why
             )
-            await self._commit(obj, status, {"observedGeneration": generation}, verdict)
+            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
             return Result()
 
         namespace = request.namespace
@@ -221,14 +273,13 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
-            self._checked.pop(key, None)
             message = f"{ref} not found"
             verdict = ModelVerdict(
                 (FALSE, Reason.PROVIDER_NOT_FOUND, message),
                 (FALSE, Reason.PROVIDER_NOT_FOUND, message),
                 _not_checked("no provider"),
             )
-            await self._commit(obj, status, {"observedGeneration": generation}, verdict)
+            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
             return Result()
 
         p_meta = provider.get("metadata") or {}
@@ -237,7 +288,7 @@ class ModelReconciler:
         p_generation = int(p_meta.get("generation") or 0)
         if p_status.get("observedGeneration") != p_generation:
             return Result()  # the provider's status write will bring this Model back
-        base: dict[str, Any] = {"observedGeneration": generation}
+        base: dict[str, Any] = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
         if p_type:
             base["provider"] = p_type
@@ -248,7 +299,6 @@ class ModelReconciler:
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
-            self._checked.pop(key, None)
             cause = (
                 f"{p_ready.get('reason')}: {p_ready.get('message')}"
                 if p_ready is not None
@@ -264,23 +314,18 @@ class ModelReconciler:
             return Result()
 
         provider_ready: Cond = (TRUE, Reason.PROVIDER_IS_READY, f"{ref} is ready")
-        fingerprint = (
-            p_meta.get("uid"),
-            p_generation,
-            p_status.get("secretHash"),
-            p_status.get("lastProbeTime"),
-            generation,
+        digest = provider_hash(provider)
+        ready_since = parse_time(p_ready.get("lastTransitionTime")) if p_ready else None
+        decision = decide_check(
+            self.now(),
+            last_check(status, provider_ready_since=ready_since),
+            generation=generation,
+            provider_hash=digest,
+            schedule=self.schedule,
         )
-        entry = self._checked.get(key)
-        if entry is None and self._conclusive(status, generation):
-            self._checked[key] = _Checked(fingerprint, self.clock(), 0)
-            return Result()
-        if entry is not None and entry.fingerprint == fingerprint:
-            if entry.failures == 0:
-                return Result()
-            remaining = entry.at + self._backoff(entry.failures) - self.clock()
-            if remaining > 0:
-                return Result(requeue_after=remaining)
+        if not decision.probe:
+            return Result(requeue_after=decision.requeue_after)
+        log.debug("Checking model (%s)", decision.cause)
 
         resolved, _ = await self.prober.resolve(namespace, secret_refs(p_spec))
         if isinstance(resolved, SecretProblem):
@@ -289,7 +334,6 @@ class ModelReconciler:
                 provider_ready,
                 _not_checked(resolved.reason),
             )
-            reason = resolved.reason
         else:
             timeout = spec.settings.timeout_seconds if spec.settings is not None else None
             target = build_target(p_spec, resolved, timeout_seconds=timeout)
@@ -297,30 +341,25 @@ class ModelReconciler:
             result = await self.prober.probe_model(target, spec.model)
             del target
             verdict = _check_verdict(result, provider_ready)
-            reason = result.reason
             log.info(
                 "Checked model: %s",
-                reason,
+                result.reason,
                 extra={"url": result.url, "http_status": result.http_status},
             )
-        await self._commit(obj, status, base, verdict)
-        transient = reason in RETRY_REASONS
-        failures = 0
-        if transient:
-            same = entry is not None and entry.fingerprint == fingerprint
-            failures = (entry.failures if same and entry is not None else 0) + 1
-        self._checked[key] = _Checked(fingerprint, self.clock(), failures)
-        return Result(requeue_after=self._backoff(failures)) if transient else Result()
-
-    @staticmethod
-    def _conclusive(status: Mapping[str, Any], generation: int) -> bool:
-        ready = find_condition(status.get("conditions"), Type.READY)
-        return (
-            ready is not None
-            and status.get("observedGeneration") == generation
-            and ready.get("observedGeneration") == generation
-            and ready.get("reason") not in _NOT_CONCLUSIVE
+        now = self.now()
+        base["lastCheckTime"] = format_time(now)
+        base["providerHash"] = digest
+        desired = await self._commit(obj, status, base, verdict, now=now)
+        following = decide_check(
+            now,
+            last_check(desired, provider_ready_since=ready_since),
+            generation=generation,
+            provider_hash=digest,
+            schedule=self.schedule,
         )
+        if following.probe:  # cannot happen for a status just written; never spin
+            return Result(requeue_after=self.schedule.backoff_base)
+        return Result(requeue_after=following.requeue_after)
 
     async def _commit(
         self,
@@ -328,15 +367,19 @@ class ModelReconciler:
         status: Mapping[str, Any],
         base: Mapping[str, Any],
         verdict: ModelVerdict,
-    ) -> None:
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write the desired status if it differs; emit transition events; return it."""
         generation = int(base["observedGeneration"])
         conditions = set_conditions(
-            status.get("conditions"), verdict.updates(), generation, self.now()
+            status.get("conditions"), verdict.updates(), generation, now or self.now()
         )
         desired = {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}
         written = await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS)
         if written:
             self._events(obj, status, verdict)
+        return desired
 
     def _events(
         self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict

@@ -16,6 +16,15 @@ provider is not probed again until its interval has passed.
   the condition's ``lastTransitionTime`` (the start of the outage) and ``lastProbeTime`` —
   clamped to ``[base, cap]``. Attempts thus double their spacing (1 s, 1 s, 2 s, 4 s, ...)
   up to ``cap``, and the series survives restarts because it is read back from status.
+
+Models (:func:`decide_check`) follow the same rules, read from *their* status
+(``lastCheckTime``, ``observedGeneration``, ``providerHash``): a Model is checked when it
+changed, when the provider state its last check relied on (``providerHash``: the provider's
+UID, generation, ``secretHash`` and ``lastProbeTime``) is no longer the current one — so
+after every probe of its provider, i.e. at the provider's jittered re-validation interval
+and right after a rotation — or, after a transient failure, once the backoff has passed. A
+conclusive answer has no timer of its own: the provider's next probe brings it back, so a
+Model is never checked twice for one probe of its provider.
 """
 
 from __future__ import annotations
@@ -34,9 +43,11 @@ __all__ = [
     "DEFAULT_REVALIDATE_INTERVAL",
     "RETRY_REASONS",
     "Decision",
+    "LastCheck",
     "LastProbe",
     "Schedule",
     "decide",
+    "decide_check",
     "jitter_fraction",
 ]
 
@@ -104,10 +115,27 @@ class Decision:
     probe: bool
     """Whether to read the Secrets and probe now."""
     requeue_after: float
-    """When not probing: seconds until the next probe is due (always > 0)."""
+    """When not probing: seconds until the next probe is due (> 0), or 0 when no timer is
+    needed (a Model's conclusive answer: its provider's next probe brings it back)."""
     cause: str
-    """Why (for logs): ``new``, ``generation``, ``secretHash``, ``interval``, ``retry``,
-    ``fresh`` (nothing due yet)."""
+    """Why (for logs): ``new``, ``generation``, ``secretHash``, ``provider``, ``interval``,
+    ``retry``, ``fresh`` (nothing due yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastCheck:
+    """What a Model's status says about its last check at the provider."""
+
+    time: datetime
+    """``status.lastCheckTime``."""
+    generation: int
+    """``status.observedGeneration`` (and the Ready condition's) at that check."""
+    provider_hash: str
+    """``status.providerHash``: the provider state the check relied on."""
+    reason: str
+    """The Ready reason the check ended with."""
+    failing_since: datetime | None = None
+    """For a transient failure: when the outage of the check started (as far as known)."""
 
 
 def jitter_fraction(seed: str, jitter: float) -> float:
@@ -116,12 +144,16 @@ def jitter_fraction(seed: str, jitter: float) -> float:
     return jitter * int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _backoff(attempt: datetime, failing_since: datetime | None, schedule: Schedule) -> float:
+    """The wait after a transient failure at ``attempt``: the outage length so far, clamped."""
+    elapsed = max(0.0, (attempt - (failing_since or attempt)).total_seconds())
+    cap = min(schedule.backoff_cap, schedule.interval)
+    return min(cap, max(schedule.backoff_base, elapsed))
+
+
 def _delay(last: LastProbe, schedule: Schedule, seed: str) -> float:
     if last.reason in RETRY_REASONS:
-        since = last.failing_since or last.time
-        elapsed = max(0.0, (last.time - since).total_seconds())
-        cap = min(schedule.backoff_cap, schedule.interval)
-        return min(cap, max(schedule.backoff_base, elapsed))
+        return _backoff(last.time, last.failing_since, schedule)
     return schedule.interval * (1.0 + jitter_fraction(seed, schedule.jitter))
 
 
@@ -149,4 +181,36 @@ def decide(
     remaining = (due - now).total_seconds()
     if remaining <= 0:
         return Decision(True, 0.0, "retry" if last.reason in RETRY_REASONS else "interval")
+    return Decision(False, remaining, "fresh")
+
+
+def decide_check(
+    now: datetime,
+    last: LastCheck | None,
+    *,
+    generation: int,
+    provider_hash: str,
+    schedule: Schedule,
+) -> Decision:
+    """Whether to check a Model now, given its last check recorded in status.
+
+    ``last`` is ``None`` when the status is not the outcome of a check (never checked, or
+    the provider was missing or not ready, or the spec invalid). ``provider_hash``
+    describes the provider as it is now.
+    """
+    if last is None:
+        return Decision(True, 0.0, "new")
+    if last.generation != generation:
+        return Decision(True, 0.0, "generation")
+    if last.provider_hash != provider_hash:
+        return Decision(True, 0.0, "provider")
+    if last.reason not in RETRY_REASONS:
+        return Decision(False, 0.0, "fresh")
+    # lastCheckTime has whole seconds: count from the end of that second, so the wait is
+    # never shorter than the backoff; a clock ahead of ours must not postpone the retry.
+    checked = min(last.time, now) + timedelta(seconds=1)
+    delay = _backoff(last.time, last.failing_since, schedule)
+    remaining = (checked + timedelta(seconds=delay) - now).total_seconds()
+    if remaining <= 0:
+        return Decision(True, 0.0, "retry")
     return Decision(False, remaining, "fresh")

@@ -222,6 +222,42 @@ def test_model_parses_and_defaults() -> None:
     assert model.status.ready is False
 
 
+def test_model_status_reads_api_server_json_and_writes_it_back_identically() -> None:
+    status = {
+        "ready": True,
+        "provider": "openai",
+        "observedGeneration": 2,
+        "lastCheckTime": "2026-01-15T10:30:00Z",
+        "providerHash": "0" * 64,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "ModelFound",
+                "message": "GET https://api.openai.com/v1/models/gpt-4o returned HTTP 200",
+                "lastTransitionTime": "2026-01-15T10:30:00Z",
+                "observedGeneration": 2,
+            }
+        ],
+    }
+    model = parse_model(
+        {
+            "apiVersion": "agent.flokoa.ai/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "m", "generation": 2},
+            "spec": {"model": "gpt-4o", "providerRef": {"name": "openai"}},
+            "status": status,
+        }
+    )
+    assert model.status.last_check_time == datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
+    assert model.status.provider_hash == "0" * 64
+    assert model.status.to_json() == status
+    naive = ModelStatus(last_check_time=datetime(2026, 1, 15, 10, 30, 5, 999))
+    assert naive.to_json()["lastCheckTime"] == "2026-01-15T10:30:05Z"
+    with pytest.raises(ValidationError):
+        ModelStatus.model_validate({"providerHash": "x" * 129})
+
+
 def test_parse_object_dispatches_on_kind() -> None:
     obj = provider({"apiKeySecretRef": {"name": "c"}, "anthropic": {}})
     assert isinstance(parse_object(obj), ModelProvider)

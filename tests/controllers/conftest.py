@@ -19,7 +19,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,21 +326,28 @@ class Harness:
             what="idle controllers",
         )
 
-    async def restart(self) -> None:
-        """Stop the Manager and start a new one (fresh caches and reconcilers)."""
+    async def restart(self, while_stopped: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop the Manager and start a new one (fresh caches and reconcilers).
+
+        ``while_stopped`` runs between the two (e.g. what a previous leader did last).
+        """
         assert self.task is not None
         self.manager.stop()
         await asyncio.wait_for(self.task, 15)
+        if while_stopped is not None:
+            await while_stopped()
         self.manager = Manager(self.manager.client, self.options)
         self.controllers = setup_controllers(self.manager, self.options, **self.setup_args)
         self.task = asyncio.create_task(self.manager.run())
         await self.wait_for(lambda: self.manager.ready, within=30, what="caches")
 
     def status_writes(self, resource: str = "modelproviders") -> list[Any]:
-        """Status writes the controller made (envtest audit)."""
+        """Status writes the controller made (envtest audit; the test's own are left out)."""
         assert self.api is not None
         return [
-            e for e in self.api.audit.filter(resource=resource, subresource="status") if e.is_write
+            e
+            for e in self.api.audit.filter(resource=resource, subresource="status")
+            if e.is_write and not e.user_agent.startswith(TEST_AGENT)
         ]
 
     # -- helpers for tests (conftest is not importable under --import-mode=importlib) ------
