@@ -19,7 +19,7 @@ import pytest
 
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.server import load_manifests
-from flokoa_controller.envtest.testing import Cluster, Kubectl, find_tool
+from flokoa_controller.envtest.testing import Cluster, Kubectl, closed_port, find_tool
 
 REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = REPO / "config" / "crd"
@@ -88,3 +88,36 @@ async def make_kubectl(tmp_path: Path) -> AsyncIterator[MakeKubectl]:
 def kubectl(cluster: Cluster, make_kubectl: MakeKubectl) -> Kubectl:
     """The real kubectl pointed at ``cluster`` (fresh discovery cache)."""
     return make_kubectl(cluster.kubeconfig_path)
+
+
+_SCRUBBED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "BOTO_")
+_SCRUBBED = {
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "CLOUDSDK_CONFIG",
+    "CLOUDSDK_CORE_PROJECT",
+}
+
+
+@pytest.fixture
+def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No proxies, AWS or Google settings from the host; ambient identities lead nowhere."""
+    from google.auth.compute_engine import _metadata
+
+    for name in list(os.environ):
+        if name.upper() in _SCRUBBED or name.upper().startswith(_SCRUBBED_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    nowhere = f"127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("GCE_METADATA_IP", nowhere)
+    monkeypatch.setenv("GCE_METADATA_HOST", nowhere)
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", nowhere)  # read at import time

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,6 +167,13 @@ class Cluster:
     def is_envtest(self) -> bool:
         """Whether this is envtest (fault knobs and audit available)."""
         return self.api is not None
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound on 127.0.0.1, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def find_tool(name: str) -> str | None:

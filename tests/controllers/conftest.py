@@ -16,8 +16,6 @@ import base64
 import contextlib
 import dataclasses
 import json
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +24,6 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
-from google.auth.compute_engine import _metadata
 from prometheus_client import REGISTRY
 
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
@@ -37,7 +34,7 @@ from flokoa_controller.controllers.setup import (
 )
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
-from flokoa_controller.envtest.testing import Cluster
+from flokoa_controller.envtest.testing import Cluster, closed_port
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists, NotFound
@@ -48,40 +45,10 @@ from flokoa_controller.runtime.options import ManagerOptions
 TEST_AGENT = "flokoa-controllers-test"
 """User-Agent of the test's own API client (the controller's requests are the others)."""
 
-_SCRUBBED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "BOTO_")
-_SCRUBBED = {
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "CLOUDSDK_CONFIG",
-    "CLOUDSDK_CORE_PROJECT",
-}
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No proxies, AWS or Google settings from the host; ambient identities lead nowhere."""
-    for name in list(os.environ):
-        if name.upper() in _SCRUBBED or name.upper().startswith(_SCRUBBED_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    nowhere = f"127.0.0.1:{closed_port()}"
-    monkeypatch.setenv("GCE_METADATA_IP", nowhere)
-    monkeypatch.setenv("GCE_METADATA_HOST", nowhere)
-    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", nowhere)  # read at import time
+def _hermetic(hermetic_env: None) -> None:
+    """Every test here runs with the root conftest's hermetic environment."""
 
 
 def b64(value: str | bytes) -> str:

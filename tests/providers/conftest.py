@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -13,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import trustme
-from google.auth.compute_engine import _metadata
 
 from flokoa_controller.envtest.fakes import FakeEndpoint, FakeProviders
+from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.providers import (
     AWSCredentials,
     BedrockSettings,
@@ -26,43 +24,10 @@ from flokoa_controller.providers import (
     VertexSettings,
 )
 
-_SCRUBBED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "BOTO_")
-_SCRUBBED = {
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "CLOUDSDK_CONFIG",
-    "CLOUDSDK_CORE_PROJECT",
-}
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No proxies, AWS or Google settings from the host; ADC and IMDS lead nowhere."""
-    for name in list(os.environ):
-        if name.upper() in _SCRUBBED or name.upper().startswith(_SCRUBBED_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    nowhere = f"127.0.0.1:{closed_port()}"
-    monkeypatch.setenv("GCE_METADATA_IP", nowhere)
-    monkeypatch.setenv("GCE_METADATA_HOST", nowhere)
-    # google-auth reads GCE_METADATA_HOST once, at import time.
-    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", nowhere)
+def _hermetic(hermetic_env: None) -> None:
+    """Every test here runs with the root conftest's hermetic environment."""
 
 
 @pytest.fixture(scope="session")
