@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+DEFAULT_AUDIT_LIMIT = 100_000
+"""Entries an :class:`AuditLog` keeps by default (oldest dropped first)."""
+
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 """Verbs that change state."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One request as the server saw and answered it."""
 
@@ -45,9 +48,14 @@ class AuditEntry:
 
 
 class AuditLog:
-    """A bounded, list-like log of :class:`AuditEntry` (oldest dropped first)."""
+    """A bounded, list-like log of :class:`AuditEntry` (oldest dropped first).
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    ``max_entries``: how many entries are kept (0: none, the log stays empty).
+    """
+
+    def __init__(self, max_entries: int = DEFAULT_AUDIT_LIMIT) -> None:
+        if max_entries < 0:
+            raise ValueError("max_entries must not be negative")
         self._entries: deque[AuditEntry] = deque(maxlen=max_entries)
 
     def append(self, entry: AuditEntry) -> None:

@@ -39,7 +39,7 @@ from flokoa_controller.envtest.openapi import OpenAPICache
 from flokoa_controller.envtest.resources import Registry, ResourceInfo
 from flokoa_controller.envtest.storage import dumps
 from flokoa_controller.envtest.timefmt import Clock
-from flokoa_controller.envtest.watch import Watch, WatchHandle, WatchSpec, error_line
+from flokoa_controller.envtest.watch import Watch, WatchHandle, WatchSpec, error_line, raw_json
 
 JSON = dict[str, Any]
 
@@ -739,6 +739,9 @@ class APIHandler:
             await resp.write(first)
             await resp.write_eof()
             return resp
+        transport = request.transport
+        if transport is not None:
+            handle.abort = transport.abort
         self.watches.add(handle)
         try:
             async for chunk in watch.stream(cursor, initial):
@@ -775,7 +778,7 @@ class APIHandler:
                 return dumps(_partial(obj, version))
 
             return partial
-        return lambda obj, raw: raw
+        return raw_json
 
     def drop_watches(self) -> int:
         """Abort every open watch connection; returns how many."""

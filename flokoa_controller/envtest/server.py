@@ -30,7 +30,7 @@ from aiohttp import web
 
 from flokoa_controller.envtest import crds as crdlib
 from flokoa_controller.envtest.apistore import INITIAL_NAMESPACES, MERGE_PATCH, APIStore, Options
-from flokoa_controller.envtest.audit import AuditLog
+from flokoa_controller.envtest.audit import DEFAULT_AUDIT_LIMIT, AuditLog
 from flokoa_controller.envtest.builtins import builtin_resources
 from flokoa_controller.envtest.errors import StatusError
 from flokoa_controller.envtest.faults import Faults
@@ -89,6 +89,7 @@ class APIServer:
         bookmark_interval: float = 60.0,
         clock: Clock = utcnow,
         seed: int | None = None,
+        audit_limit: int = DEFAULT_AUDIT_LIMIT,
     ) -> None:
         """Build the server (objects can be seeded before ``start``).
 
@@ -101,6 +102,8 @@ class APIServer:
         - ``bookmark_interval``: seconds between BOOKMARKs on watches that allow them.
         - ``clock``: the time source for timestamps and Table ages.
         - ``seed``: seeds the random failure injection.
+        - ``audit_limit``: requests the audit log keeps (oldest dropped first; 0 keeps none),
+          so a long benchmark runs in bounded memory.
         """
         self.host = host
         self.port = port
@@ -116,7 +119,7 @@ class APIServer:
         for ns in INITIAL_NAMESPACES:
             self.store.ensure_namespace(ns)
         self.faults = Faults(seed=seed)
-        self.audit = AuditLog()
+        self.audit = AuditLog(audit_limit)
         self.handler = APIHandler(
             store=self.store,
             registry=self.registry,
@@ -139,6 +142,8 @@ class APIServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: list[asyncio.TimerHandle] = []
+        self._stopped = False
+        self._outage_until = 0.0  # loop time until which the listener stays closed
         self.install_crds(crds)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -195,6 +200,7 @@ class APIServer:
 
     async def start(self) -> None:
         """Listen and write the kubeconfig."""
+        self._stopped = False
         if self.tls and self._tls is None:
             self._tls = make_tls(self._workdir(), self.host)
         self._web = web.Server(self.handler, handler_cancellation=True, access_log=None)
@@ -218,6 +224,7 @@ class APIServer:
 
     async def stop(self) -> None:
         """Close every connection and the listening socket; remove temporary files."""
+        self._stopped = True  # an outage ending now must not listen again
         for timer in self._timers:
             timer.cancel()
         for task in list(self._tasks):
@@ -255,8 +262,18 @@ class APIServer:
         self._close_connections()
 
     async def _outage_end(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        """Listen again once every outage begun so far is over (unless stopped meanwhile)."""
+        task = asyncio.current_task()
+        if task is not None:  # stop() cancels it
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        loop = asyncio.get_running_loop()
+        self._outage_until = max(self._outage_until, loop.time() + seconds)
+        while (remaining := self._outage_until - loop.time()) > 0:  # noqa: ASYNC110 (later outages move it)
+            await asyncio.sleep(remaining)
         for _attempt in range(50):
+            if self._stopped or self._server is not None:
+                return  # stopped, or an overlapping outage already reopened
             try:
                 await self._listen()
                 return

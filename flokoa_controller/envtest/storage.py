@@ -240,8 +240,9 @@ class Storage:
                 overlay[change.key] = change.prev
         return overlay
 
-    def changes_since(self, bucket: str, rv: int) -> list[Change]:
-        """The bucket's changes newer than ``rv``; 410 Expired if ``rv`` fell out of history."""
+    def changes_since(self, bucket: str, rv: int, limit: int | None = None) -> list[Change]:
+        """The bucket's changes newer than ``rv`` (at most ``limit``, oldest first); 410
+        Expired if ``rv`` fell out of history."""
         b = self.buckets.get(bucket)
         if b is None:
             return []
@@ -250,7 +251,7 @@ class Storage:
         if not b.history or b.history[-1].rv <= rv:
             return []
         start = bisect.bisect_right(b.history, rv, key=lambda c: c.rv)
-        return b.history[start:]
+        return b.history[start : start + limit if limit is not None else None]
 
     def check_resumable(self, bucket: str, rv: int) -> None:
         """Raise the 410 a watch from ``rv`` would get, if it would."""

@@ -46,8 +46,18 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 PRE_TIMEOUT_BOOKMARK = 2.0
 """Seconds before a watch's deadline when kube's watch cache sends its last BOOKMARK."""
 
+CHUNK_EVENTS = 500
+"""Most events in one chunk: a watch catching up (or sending the initial state) renders and
+holds at most this many events at a time, however far behind it is."""
+
 Render = Callable[[JSON, bytes], bytes]
 """Turns an object (served form) and its JSON bytes into the event's object bytes."""
+
+
+def raw_json(obj: JSON, raw: bytes) -> bytes:
+    """The plain JSON :data:`Render`: the stored bytes as they are (watches using it copy
+    each object's bytes once, straight into the chunk)."""
+    return raw
 
 
 @dataclass
@@ -79,11 +89,16 @@ class WatchHandle:
     """Polled: True turns the watch into a zombie (kept open, silent, until dropped)."""
     max_age: Callable[[], float | None] = field(default=lambda: None)
     """Polled: seconds after which every watch ends cleanly (a fault knob; None: no limit)."""
+    abort: Callable[[], None] | None = None
+    """Resets the connection at once (set by the HTTP layer), so that a watch blocked on a
+    client that stopped reading is dropped too."""
 
     def drop(self) -> None:
         """End abruptly."""
         self.dropped = True
         self.waker.ring()
+        if self.abort is not None:
+            self.abort()
 
     def end(self) -> None:
         """End cleanly."""
@@ -94,6 +109,12 @@ class WatchHandle:
 def event_line(kind: str, obj: bytes) -> bytes:
     """One watch event line."""
     return b'{"type":"' + kind.encode() + b'","object":' + obj + b"}\n"
+
+
+_LINE_HEAD = {
+    kind: b'{"type":"' + kind.encode() + b'","object":' for kind in (ADDED, MODIFIED, DELETED)
+}
+_LINE_TAIL = b"}\n"
 
 
 def error_line(status: JSON) -> bytes:
@@ -113,6 +134,7 @@ class Watch:
         self.handle = handle
         self._bucket = storage.bucket(spec.info.bucket)
         self._filtering = not spec.labels.empty or not spec.fields.empty
+        self._plain = render is raw_json and spec.info.view is None and not self._filtering
 
     # --- event conversion --------------------------------------------------------------------
 
@@ -160,14 +182,13 @@ class Watch:
         }
         return event_line("BOOKMARK", dumps(obj))
 
-    def _initial(self) -> list[bytes]:
+    def _initial(self) -> list[Record]:
+        """The selected records now (references only: records are immutable)."""
         ns = self.spec.namespace if self.spec.info.namespaced else None
-        out: list[bytes] = []
-        for _key, record in self.storage.iterate(self.spec.info.bucket, ns):
-            if self._filtering and not self._selected(record.obj):
-                continue
-            out.append(event_line(ADDED, self._object_bytes(record)))
-        return out
+        records = self.storage.iterate(self.spec.info.bucket, ns)
+        if not self._filtering:
+            return [record for _key, record in records]
+        return [record for _key, record in records if self._selected(record.obj)]
 
     # --- the stream --------------------------------------------------------------------------
 
@@ -190,7 +211,9 @@ class Watch:
     async def stream(self, cursor: int, initial: bool) -> AsyncIterator[bytes]:
         """The event chunks until timeout, drop or end (raises nothing on a clean end).
 
-        ``cursor`` and ``initial`` come from :meth:`start_rv`.
+        ``cursor`` and ``initial`` come from :meth:`start_rv`. With ``initial``, the state is
+        read when the stream starts and the cursor moves to the resourceVersion of that very
+        read, so a write in between is neither lost nor sent twice.
         """
         loop = asyncio.get_running_loop()
         spec = self.spec
@@ -200,11 +223,14 @@ class Watch:
         self._bucket.wakers.add(handle.waker)
         try:
             if initial:
-                lines = self._initial()
+                cursor = self.storage.rv  # the state and its resourceVersion, read together
+                records = self._initial()
+                for i in range(0, len(records), CHUNK_EVENTS):
+                    batch = records[i : i + CHUNK_EVENTS]
+                    yield b"".join(event_line(ADDED, self._object_bytes(r)) for r in batch)
+                del records
                 if spec.send_initial_events and spec.allow_bookmarks:
-                    lines.append(self._bookmark(cursor, initial_end=True))
-                for i in range(0, len(lines), 500):
-                    yield b"".join(lines[i : i + 500])
+                    yield self._bookmark(cursor, initial_end=True)
             next_bookmark = self._next_bookmark(loop.time(), own_deadline)
             while True:
                 handle.waker.event.clear()
@@ -216,15 +242,21 @@ class Watch:
                 if self.storage.buckets.get(spec.info.bucket) is not self._bucket:
                     return  # the resource went away (CRD deleted)
                 try:
-                    changes = self.storage.changes_since(spec.info.bucket, cursor)
+                    changes = self.storage.changes_since(spec.info.bucket, cursor, CHUNK_EVENTS)
                 except StatusError:
                     return  # fell behind the history window: close, the client resumes
                 if changes:
                     out: list[bytes] = []
-                    for change in changes:
-                        line = self._convert(change)
-                        if line is not None:
-                            out.append(line)
+                    if self._plain:  # the common case: pieces joined once, no per-event copy
+                        ns = spec.namespace
+                        for change in changes:
+                            if not ns or change.namespace == ns:
+                                out += (_LINE_HEAD[change.type], change.record.raw, _LINE_TAIL)
+                    else:
+                        for change in changes:
+                            line = self._convert(change)
+                            if line is not None:
+                                out.append(line)
                     cursor = changes[-1].rv
                     if out:
                         yield b"".join(out)

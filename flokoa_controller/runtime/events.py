@@ -11,11 +11,14 @@ Correlation, as client-go's ``EventCorrelator`` does it:
 - **Spam filter**: a token bucket per involved object (and source): burst 25, refilled at one
   event per 5 minutes. Events over it are dropped (reason ``rate_limited``).
 - **Aggregation**: events of one object with the same type and reason but *different*
-  messages are counted within a 10-minute window; from the 10th distinct message on, they are
-  recorded as a single event whose message starts with ``(combined from similar events):``.
-- **Deduplication**: an event identical to one recorded within the window (same object,
-  type, reason, message, source) is not created again: the existing Event's ``count`` and
-  ``lastTimestamp`` are patched (merge patch). If that Event is gone, a new one is created.
+  messages are counted while they keep coming less than 10 minutes apart (the window slides
+  with each one); from the 10th distinct message on, they are recorded as a single event
+  whose message starts with ``(combined from similar events):``.
+- **Deduplication**: an event identical to one recorded before (same object, type, reason,
+  message, source; remembered in an LRU cache, with no time limit, as client-go's event
+  logger) is not created again: the existing Event's ``count`` and ``lastTimestamp`` are
+  patched (merge patch). If that Event is gone (Events expire after an hour), it is created
+  again with the running count.
 
 The recorder adds no object data to the message: the caller writes it, and must never put a
 Secret value in it.
@@ -57,7 +60,8 @@ EventType = Literal["Normal", "Warning"]
 """The two event types Kubernetes knows."""
 
 CORRELATION_WINDOW = 600.0
-"""Seconds within which identical events are merged and similar ones aggregated (10 min)."""
+"""Similar events (same object, type and reason) less than this many seconds apart are
+counted together for aggregation (10 min)."""
 AGGREGATE_MAX_EVENTS = 10
 """Distinct messages of one (object, type, reason) within the window before aggregation."""
 AGGREGATE_PREFIX = "(combined from similar events): "
@@ -111,7 +115,6 @@ class _Recorded:
     namespace: str
     count: int
     first_timestamp: str
-    seen_at: float
     body: dict[str, Any]
 
 
@@ -120,7 +123,8 @@ class _Similar:
     """Distinct messages seen for one (object, type, reason) within the window."""
 
     messages: set[str]
-    since: float
+    last: float
+    """When the last similar event was seen (the window slides)."""
 
 
 @dataclass(slots=True)
@@ -218,9 +222,8 @@ class EventRecorder:
         key = (*object_key, type, reason, identity)
         wall = _rfc3339(self._wall_clock())
         recorded = self._recorded.get(key)
-        if recorded is not None and now - recorded.seen_at <= CORRELATION_WINDOW:
+        if recorded is not None:
             recorded.count += 1
-            recorded.seen_at = now
             recorded.body["count"] = recorded.count
             recorded.body["lastTimestamp"] = wall
             recorded.body["message"] = message
@@ -245,7 +248,7 @@ class EventRecorder:
             "reportingComponent": self.component,
             "reportingInstance": self.host,
         }
-        self._recorded[key] = _Recorded(name, namespace, 1, wall, now, body)
+        self._recorded[key] = _Recorded(name, namespace, 1, wall, body)
         self._recorded.move_to_end(key)
         if len(self._recorded) > CACHE_SIZE:
             self._recorded.popitem(last=False)
@@ -255,11 +258,13 @@ class EventRecorder:
 
     async def flush(self) -> None:
         """Wait until every queued write has been attempted."""
+        self._ensure_writer()
         await self._queue.join()
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop accepting events, give queued writes ``grace`` seconds, stop the writer."""
         self._closed = True
+        self._ensure_writer()
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
@@ -299,11 +304,12 @@ class EventRecorder:
         """
         key = (*object_key, type, reason)
         similar = self._similar.get(key)
-        if similar is None or now - similar.since > CORRELATION_WINDOW:
+        if similar is None or now - similar.last > CORRELATION_WINDOW:
             similar = _Similar(set(), now)
             self._similar[key] = similar
             if len(self._similar) > CACHE_SIZE:
                 self._similar.popitem(last=False)
+        similar.last = now
         self._similar.move_to_end(key)
         if message in similar.messages:
             return message, message
@@ -320,12 +326,18 @@ class EventRecorder:
         except asyncio.QueueFull:
             self._drop("queue_full")
             return
-        if self._task is None or self._task.done():
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._task = loop.create_task(self._writer(), name=f"event-recorder-{self.component}")
+        self._ensure_writer()
+
+    def _ensure_writer(self) -> None:
+        """Start the background writer if events wait and none runs (needs a running loop:
+        events recorded outside one are written once the recorder is next used inside one)."""
+        if self._queue.empty() or (self._task is not None and not self._task.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._task = loop.create_task(self._writer(), name=f"event-recorder-{self.component}")
 
     def _drop(self, reason: str) -> None:
         self.dropped += 1

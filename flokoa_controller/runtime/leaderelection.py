@@ -106,7 +106,8 @@ class LeaderElector:
     ``lease_duration``: seconds a standby waits after the record last changed before taking
     over (client-go default 15).
     ``renew_deadline``: seconds a leader keeps retrying a failed renewal before giving up
-    (default 10).
+    (default 10); a round's deadline is ``retry_period + renew_deadline`` after the start of
+    the last successful write, so a slow reply never stretches it.
     ``retry_period``: seconds between attempts (default 2).
     ``release_on_cancel``: release the Lease when :meth:`run` is cancelled (default True).
     ``clock``: monotonic time source; it must advance with the event loop's time (the
@@ -154,6 +155,7 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None  # last Lease read or written
         self._observed_spec: dict[str, Any] | None = None
         self._observed_at = 0.0
+        self._renewed_at = 0.0  # clock at the start of the last successful acquire/renew
         self._leading = asyncio.Event()
         self._status = metrics.LEADER_ELECTION_MASTER_STATUS.labels(name)
         self._status.set(0)
@@ -260,7 +262,9 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         while True:
+            started = self._clock()
             if await self._attempt():
+                self._renewed_at = started
                 return
             await asyncio.sleep(self._next_wait())
 
@@ -294,12 +298,20 @@ class LeaderElector:
             return False
 
     async def _renew_loop(self) -> None:
-        """Renew every ``retry_period``; return when a round misses ``renew_deadline``."""
+        """Renew every ``retry_period``; return when a round misses ``renew_deadline``.
+
+        The deadline of a round is ``retry_period + renew_deadline`` after the *start* of the
+        last successful write, not after its reply: the write may have been applied long before
+        a slow reply arrived, and standbys count the lease duration from when they saw it. So
+        this leader always stops at least ``lease_duration - renew_deadline - retry_period``
+        seconds before any standby may take over, however slow the API server answers.
+        """
         while True:
             await asyncio.sleep(self.retry_period)
-            deadline = self._clock() + self.renew_deadline
+            deadline = self._renewed_at + self.retry_period + self.renew_deadline
             while True:
-                remaining = deadline - self._clock()
+                started = self._clock()
+                remaining = deadline - started
                 if remaining <= 0:
                     return
                 try:
@@ -311,6 +323,7 @@ class LeaderElector:
                     logger.warning("Failed to renew the lease: %s", exc, extra={"lease": self.name})
                     ok = False
                 if ok:
+                    self._renewed_at = started
                     break
                 if self.observed_holder not in ("", self.identity):
                     return  # someone else holds it: we are no longer the leader
@@ -385,16 +398,21 @@ class LeaderElector:
             return False
         return True
 
+    def _metadata(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """The metadata to PUT back: all of it (a PUT replaces the whole object, so leaving
+        out, say, ``ownerReferences`` or ``finalizers`` would delete them), minus
+        ``managedFields``, which the server keeps when a write omits them."""
+        metadata = dict(lease.get("metadata") or {})
+        metadata.pop("managedFields", None)
+        metadata["name"] = self.name
+        metadata["namespace"] = self.namespace
+        return metadata
+
     async def _write(self, lease: dict[str, Any]) -> None:
-        metadata = lease.get("metadata") or {}
-        new_metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        for keep in ("resourceVersion", "uid", "labels", "annotations"):
-            if keep in metadata:
-                new_metadata[keep] = metadata[keep]
         body = {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,
-            "metadata": new_metadata,
+            "metadata": self._metadata(lease),
             "spec": self._new_spec(dict(lease.get("spec") or {})),
         }
         written = await self.client.update(LEASES, body, self.namespace)
@@ -433,16 +451,11 @@ class LeaderElector:
     def _released(self, lease: dict[str, Any]) -> dict[str, Any]:
         """The body of ``lease`` given up: empty holder, one-second duration."""
         spec = dict(lease.get("spec") or {})
-        metadata = lease.get("metadata") or {}
-        new_metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        for keep in ("resourceVersion", "uid", "labels", "annotations"):
-            if keep in metadata:
-                new_metadata[keep] = metadata[keep]
         now = _micro_time()
         return {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,
-            "metadata": new_metadata,
+            "metadata": self._metadata(lease),
             "spec": {
                 "holderIdentity": "",
                 "leaseDurationSeconds": 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,14 +106,19 @@ async def test_identical_events_patch_count_and_last_timestamp(client: KubeClien
     assert event["count"] == 4
     assert event["firstTimestamp"] == "2025-01-02T03:04:05Z"
     assert event["lastTimestamp"] == "2025-01-02T03:04:35Z"
-    # A different message is a different event; past the window, a new one is created.
+    # A different message is a different event. An identical one, however much later, still
+    # counts on the same Event (client-go's event logger has no time window, only an LRU).
     rec.event(obj, "Normal", "Ready", "all good again")
-    clock.advance(601)
+    clock.advance(3600)
+    wall.now += timedelta(hours=1)
     rec.event(obj, "Normal", "Ready", "all good")
     await rec.flush()
     listed = await events(client)
-    assert len(listed) == 3
-    assert sorted(e["count"] for e in listed) == [1, 1, 4]
+    assert len(listed) == 2
+    assert sorted(e["count"] for e in listed) == [1, 5]
+    [counted] = [e for e in listed if e["count"] == 5]
+    assert counted["firstTimestamp"] == "2025-01-02T03:04:05Z"
+    assert counted["lastTimestamp"] == "2025-01-02T04:04:35Z"
     await rec.close()
 
 
@@ -130,6 +136,28 @@ async def test_similar_events_are_aggregated(client: KubeClient) -> None:
     assert len(combined) == 1
     assert combined[0]["count"] == 5
     assert combined[0]["message"] == AGGREGATE_PREFIX + "attempt 13: connection refused"
+    await rec.close()
+
+
+async def test_aggregation_window_slides_with_each_similar_event(client: KubeClient) -> None:
+    # client-go restarts the count of distinct messages only after 10 minutes *without* a
+    # similar event: ten messages 5 minutes apart are aggregated although they span 45.
+    clock = FakeClock()
+    rec = EventRecorder(client, "ctl", "h", clock=clock)
+    obj = provider()
+    for i in range(10):
+        rec.event(obj, "Warning", "ProbeFailed", f"attempt {i}: connection refused")
+        clock.advance(300)
+    await rec.flush()
+    listed = await events(client)
+    combined = [e for e in listed if e["message"].startswith(AGGREGATE_PREFIX)]
+    assert [e["message"] for e in combined] == [AGGREGATE_PREFIX + "attempt 9: connection refused"]
+    assert len(listed) == 10
+    # After a quiet spell longer than the window, messages count afresh.
+    clock.advance(601)
+    rec.event(obj, "Warning", "ProbeFailed", "attempt 10: connection refused")
+    await rec.flush()
+    assert "attempt 10: connection refused" in [e["message"] for e in await events(client)]
     await rec.close()
 
 
@@ -213,3 +241,12 @@ def test_event_outside_a_loop_is_queued_not_lost() -> None:
     rec.event(provider(), "Normal", "R", "m")
     assert rec._queue.qsize() == 1  # the writer starts with the next event inside a loop
     assert rec.dropped == 0
+
+
+async def test_events_recorded_outside_a_loop_are_written_by_flush(client: KubeClient) -> None:
+    rec = EventRecorder(client, "ctl", "h", clock=FakeClock())
+    await asyncio.to_thread(rec.event, provider(), "Normal", "Early", "before the loop ran it")
+    async with asyncio.timeout(10):  # no writer ran yet: flush must start one, not hang
+        await rec.flush()
+    assert [e["reason"] for e in await events(client)] == ["Early"]
+    await rec.close()

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
-from flokoa_controller.kube.errors import NotFound
+from flokoa_controller.kube.errors import ConnectionFailed, NotFound
 from flokoa_controller.kube.resources import LEASES
 from flokoa_controller.runtime.leaderelection import (
     LeaderElectionLost,
@@ -334,3 +334,91 @@ async def test_work_failure_releases_and_propagates(env: Env) -> None:
         await asyncio.wait_for(a.run(work), 30)
     assert not a.is_leader
     assert (await env.lease("failing"))["spec"].get("holderIdentity") in ("", None)
+
+
+class SlowReplies:
+    """A Lease client whose next update is applied at once but answered ``delay`` s later,
+    and which then fails every request (a leader cut off right after a slow renewal)."""
+
+    def __init__(self, client: KubeClient, delay: float) -> None:
+        self.client = client
+        self.delay = delay
+        self.armed = False
+        self.cut = False
+        self.applied_at: float | None = None
+
+    async def get(self, rt: Any, name: str, namespace: str | None = None) -> dict[str, Any]:
+        if self.cut:
+            raise ConnectionFailed("ClientConnectorError", "cut off")
+        return await self.client.get(rt, name, namespace)
+
+    async def create(self, rt: Any, body: dict[str, Any], namespace: str | None = None) -> Any:
+        if self.cut:
+            raise ConnectionFailed("ClientConnectorError", "cut off")
+        return await self.client.create(rt, body, namespace)
+
+    async def update(
+        self,
+        rt: Any,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        if self.cut:
+            raise ConnectionFailed("ClientConnectorError", "cut off")
+        written = await self.client.update(rt, body, namespace, subresource)
+        if self.armed:
+            self.armed = False
+            self.applied_at = now()
+            await asyncio.sleep(self.delay)
+            self.cut = True
+        return written
+
+
+async def test_slow_renewal_reply_does_not_extend_leadership(env: Env) -> None:
+    # The deadline counts from when the successful renewal was sent, not from its reply:
+    # standbys count the lease duration from when they saw the write.
+    acting = Acting()
+    slow = SlowReplies(env.clients["a"], delay=RD - 1)
+    a = LeaderElector(
+        slow, namespace=NS, name="slow", identity="a", lease_duration=LD,
+        renew_deadline=RD, retry_period=RP, rng=random.Random("a"),
+    )  # fmt: skip
+    b = env.elector("b", "slow")
+    ta = asyncio.create_task(a.run(acting.work("a")))
+    await asyncio.wait_for(a.wait_leading(), 5)
+    tb = asyncio.create_task(b.run(acting.work("b")))
+    await asyncio.sleep(2 * RP + 0.5)
+    slow.armed = True
+    exc = await finish_when_done(ta, limit=3 * LD)
+    assert isinstance(exc, LeaderElectionLost)
+    assert slow.applied_at is not None
+    a_stopped = acting.intervals["a"][0][1]
+    assert a_stopped <= slow.applied_at + RP + RD + 0.1
+    await wait_until(lambda: b.is_leader)
+    acting.assert_never_two()
+    await finish(tb)
+
+
+async def test_renewals_keep_owner_references_and_finalizers(env: Env) -> None:
+    # A PUT replaces the whole object: client-go sends back the metadata it read.
+    a = env.elector("a", "owned")
+    ta = asyncio.create_task(a.run(Acting().work("a")))
+    await asyncio.wait_for(a.wait_leading(), 5)
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "u-1"}
+    await env.clients["admin"].patch(
+        LEASES,
+        "owned",
+        {"metadata": {"ownerReferences": [owner], "finalizers": ["example.com/keep"]}},
+        NS,
+    )
+    await asyncio.sleep(2 * RP + 0.5)  # renewed (after a conflict and a re-read)
+    lease = await env.lease("owned")
+    assert lease["spec"]["renewTime"] != lease["spec"]["acquireTime"]
+    assert lease["metadata"]["ownerReferences"] == [owner]
+    assert lease["metadata"]["finalizers"] == ["example.com/keep"]
+    await finish(ta)  # released, still owned
+    lease = await env.lease("owned")
+    assert lease["spec"].get("holderIdentity") in ("", None)
+    assert lease["metadata"]["finalizers"] == ["example.com/keep"]
+    assert lease["metadata"]["ownerReferences"] == [owner]
