@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -47,6 +46,7 @@ from flokoa_controller.api.modelprovider import ModelProvider
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.setup import ControllerSettings, add_flags, setup_controllers
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
+from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists
@@ -103,20 +103,6 @@ class DevEnvironment:
     """The fake endpoints."""
 
 
-def _secret(name: str, namespace: str, data: dict[str, str | bytes]) -> dict[str, Any]:
-    encoded = {
-        key: base64.b64encode(value if isinstance(value, bytes) else value.encode()).decode()
-        for key, value in data.items()
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": encoded,
-    }
-
-
 def _provider(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
     obj = {
         "apiVersion": MODEL_PROVIDER.api_version,
@@ -153,12 +139,12 @@ def demo_objects(fakes: DemoFakes, namespace: str = DEFAULT_NAMESPACE) -> list[d
         "TLS_OPENAI_API_KEY": fakes.tls_openai.api_key,
     }
     objs: list[dict[str, Any]] = [
-        _secret("openai-credentials", ns, {"api-key": p.openai.api_key}),
-        _secret("azure-credentials", ns, {"api-key": p.azure.api_key}),
-        _secret("anthropic-credentials", ns, {"api-key": p.anthropic.api_key}),
-        _secret("gemini-credentials", ns, {"api-key": p.gemini.api_key}),
-        _secret("vertex-service-account", ns, {"credentials.json": json.dumps(sa_key)}),
-        _secret(
+        secret_manifest("openai-credentials", ns, {"api-key": p.openai.api_key}),
+        secret_manifest("azure-credentials", ns, {"api-key": p.azure.api_key}),
+        secret_manifest("anthropic-credentials", ns, {"api-key": p.anthropic.api_key}),
+        secret_manifest("gemini-credentials", ns, {"api-key": p.gemini.api_key}),
+        secret_manifest("vertex-service-account", ns, {"credentials.json": json.dumps(sa_key)}),
+        secret_manifest(
             "bedrock-credentials",
             ns,
             {
@@ -166,9 +152,9 @@ def demo_objects(fakes: DemoFakes, namespace: str = DEFAULT_NAMESPACE) -> list[d
                 "AWS_SECRET_ACCESS_KEY": aws_key.secret_access_key,
             },
         ),
-        _secret("openai-revoked-credentials", ns, {"api-key": revoked}),
-        _secret("internal-ca", ns, {"ca.crt": fakes.ca.cert_pem.bytes()}),
-        _secret("internal-llm-credentials", ns, {"api-key": fakes.tls_openai.api_key}),
+        secret_manifest("openai-revoked-credentials", ns, {"api-key": revoked}),
+        secret_manifest("internal-ca", ns, {"ca.crt": fakes.ca.cert_pem.bytes()}),
+        secret_manifest("internal-llm-credentials", ns, {"api-key": fakes.tls_openai.api_key}),
         _provider(
             "openai",
             ns,

@@ -19,7 +19,7 @@ import pytest
 
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.server import load_manifests
-from flokoa_controller.envtest.testing import Cluster, Kubectl, closed_port, find_tool
+from flokoa_controller.envtest.testing import Cluster, Kubectl, closed_port, require_tool
 
 REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = REPO / "config" / "crd"
@@ -30,16 +30,6 @@ def project_crds() -> list[dict[str, object]]:
     if not CRD_DIR.is_dir():
         return []
     return [m for m in load_manifests([CRD_DIR]) if m.get("kind") == "CustomResourceDefinition"]
-
-
-def require_tool(name: str) -> str:
-    """The path of ``name``; skip the test without it (fail if FLOKOA_REQUIRE_TOOLS=1)."""
-    path = find_tool(name)
-    if path is not None:
-        return path
-    if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{name} is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-    pytest.skip(f"{name} is not on PATH")
 
 
 @pytest.fixture

@@ -21,16 +21,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, Protocol, TypedDict
 
 __all__ = [
     "FALSE",
     "TRUE",
     "UNKNOWN",
+    "Cond",
     "Condition",
     "ConditionStatus",
+    "ConditionVerdict",
     "Reason",
     "Type",
+    "desired_status",
     "find_condition",
     "format_time",
     "is_camel_case",
@@ -48,6 +51,9 @@ FALSE: Final[ConditionStatus] = "False"
 """The condition does not hold."""
 UNKNOWN: Final[ConditionStatus] = "Unknown"
 """Not known (yet), e.g. credentials cannot be judged while the Secret is missing."""
+
+Cond = tuple[ConditionStatus, str, str]
+"""``(status, reason, message)`` of one condition."""
 
 
 class Condition(TypedDict):
@@ -219,44 +225,35 @@ def set_condition(
         raise ValueError(f"condition reason must be CamelCase, got {reason!r}")
     if status != TRUE and reason == type_:
         raise ValueError(f"a {type_}={status} condition needs a reason other than {type_!r}")
+
+    def entry(transition: str) -> dict[str, Any]:
+        return dict(
+            Condition(
+                type=type_,
+                status=status,
+                observedGeneration=generation,
+                lastTransitionTime=transition,
+                reason=reason,
+                message=message,
+            )
+        )
+
     result: list[dict[str, Any]] = []
     replaced = False
-    for entry in conditions or ():
-        if not isinstance(entry, Mapping):
+    for existing in conditions or ():
+        if not isinstance(existing, Mapping):
             continue
-        if entry.get("type") != type_:
-            result.append(dict(entry))
+        if existing.get("type") != type_:
+            result.append(dict(existing))
             continue
         if replaced:
             continue  # a duplicate entry of the same type: drop it
-        transition = entry.get("lastTransitionTime")
-        keep = entry.get("status") == status and isinstance(transition, str) and transition
-        result.append(
-            dict(
-                Condition(
-                    type=type_,
-                    status=status,
-                    observedGeneration=generation,
-                    lastTransitionTime=str(transition) if keep else format_time(now),
-                    reason=reason,
-                    message=message,
-                )
-            )
-        )
+        transition = existing.get("lastTransitionTime")
+        keep = existing.get("status") == status and isinstance(transition, str) and transition
+        result.append(entry(str(transition) if keep else format_time(now)))
         replaced = True
     if not replaced:
-        result.append(
-            dict(
-                Condition(
-                    type=type_,
-                    status=status,
-                    observedGeneration=generation,
-                    lastTransitionTime=format_time(now),
-                    reason=reason,
-                    message=message,
-                )
-            )
-        )
+        result.append(entry(format_time(now)))
     return result
 
 
@@ -278,3 +275,29 @@ def set_conditions(
     for type_, status, reason, message in updates:
         result = set_condition(result, type_, status, reason, message, generation, now)
     return result
+
+
+class ConditionVerdict(Protocol):
+    """The conditions a reconcile decided on (each reconciler's verdict type has them)."""
+
+    @property
+    def ready(self) -> Cond:
+        """``Ready``: the summary; its status decides ``status.ready``."""
+        ...
+
+    def updates(self) -> list[tuple[str, ConditionStatus, str, str]]:
+        """Every condition as a ``set_conditions`` update, Ready first."""
+        ...
+
+
+def desired_status(
+    status: Mapping[str, Any],
+    base: Mapping[str, Any],
+    verdict: ConditionVerdict,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """``base`` plus ``conditions`` (the observed ``status``'s, updated by ``verdict`` for
+    ``generation`` at ``now``) and ``ready`` (whether ``verdict.ready`` is True)."""
+    conditions = set_conditions(status.get("conditions"), verdict.updates(), generation, now)
+    return {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}

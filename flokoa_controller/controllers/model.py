@@ -49,13 +49,14 @@ from flokoa_controller.controllers.conditions import (
     FALSE,
     TRUE,
     UNKNOWN,
+    Cond,
     ConditionStatus,
     Reason,
     Type,
+    desired_status,
     find_condition,
     format_time,
     parse_time,
-    set_conditions,
 )
 from flokoa_controller.controllers.modelprovider import (
     EventSink,
@@ -66,9 +67,14 @@ from flokoa_controller.controllers.modelprovider import (
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import LastCheck, Schedule, decide_check
 from flokoa_controller.controllers.secrets import SecretProblem
-from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.controllers.status import (
+    StatusWriter,
+    generation_of,
+    metadata_of,
+    reconcile_latest,
+    status_of,
+)
 from flokoa_controller.controllers.targets import build_target, secret_refs
-from flokoa_controller.kube.errors import Conflict
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
@@ -101,8 +107,6 @@ _NOT_A_CHECK: Final = frozenset(
 )
 """Ready reasons that are not the outcome of a check of the model at its provider."""
 
-Cond = tuple[ConditionStatus, str, str]
-
 
 @dataclass(frozen=True, slots=True)
 class ModelVerdict:
@@ -132,10 +136,7 @@ def provider_hash(provider: Mapping[str, Any]) -> str:
     them changing means the provider was probed again, so its Models are checked again. The
     hash covers what the provider's status already shows; it reveals nothing new.
     """
-    metadata = provider.get("metadata")
-    meta: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
-    raw_status = provider.get("status")
-    status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+    meta, status = metadata_of(provider), status_of(provider)
     parts = (
         meta.get("uid"),
         meta.get("generation"),
@@ -179,6 +180,13 @@ def _cached(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _not_checked(why: str) -> Cond:
     return (UNKNOWN, Reason.NOT_CHECKED, f"not checked: {why}")
+
+
+def _provider_verdict(reason: str, message: str, why: str) -> ModelVerdict:
+    """The provider is missing or not ready: ``Ready`` and ``ProviderReady`` say why, and the
+    model is not checked."""
+    failed: Cond = (FALSE, reason, message)
+    return ModelVerdict(failed, failed, _not_checked(why))
 
 
 def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
@@ -239,22 +247,13 @@ class ModelReconciler:
         """Reconcile one Model; see the module docstring for the steps.
 
         A status write refused because the Model changed meanwhile (``Conflict``) is
-        requeued, rate limited, to reconcile the new state; it is not an error.
+        requeued, rate limited, to reconcile the new state; it is not an error
+        (:func:`.status.reconcile_latest`).
         """
-        cached = self.models.get_by(request.name, request.namespace)
-        if cached is None:
-            return Result()
-        try:
-            return await self._reconcile(request, self.writer.latest(cached))
-        except Conflict:
-            log.debug("Model changed while it was reconciled; requeueing")
-            return Result(requeue=True)
+        return await reconcile_latest(request, self.models, self.writer, self._reconcile)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
-        metadata = obj.get("metadata") or {}
-        generation = int(metadata.get("generation") or 0)
-        raw_status = obj.get("status")
-        status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+        generation, status = generation_of(obj), status_of(obj)
         kept = {name: status[name] for name in _LAST_CHECK_FIELDS if status.get(name)}
 
         try:
@@ -273,20 +272,14 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
-            message = f"{ref} not found"
-            verdict = ModelVerdict(
-                (FALSE, Reason.PROVIDER_NOT_FOUND, message),
-                (FALSE, Reason.PROVIDER_NOT_FOUND, message),
-                _not_checked("no provider"),
+            verdict = _provider_verdict(
+                Reason.PROVIDER_NOT_FOUND, f"{ref} not found", "no provider"
             )
             await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
             return Result()
 
-        p_meta = provider.get("metadata") or {}
-        p_raw_status = provider.get("status")
-        p_status: Mapping[str, Any] = p_raw_status if isinstance(p_raw_status, Mapping) else {}
-        p_generation = int(p_meta.get("generation") or 0)
-        if p_status.get("observedGeneration") != p_generation:
+        p_status = status_of(provider)
+        if p_status.get("observedGeneration") != generation_of(provider):
             return Result()  # the provider's status write will bring this Model back
         base: dict[str, Any] = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
@@ -304,11 +297,10 @@ class ModelReconciler:
                 if p_ready is not None
                 else "no Ready condition yet"
             )
-            message = f"{ref} is not ready: {cause}"
-            verdict = ModelVerdict(
-                (FALSE, Reason.PROVIDER_NOT_READY, message),
-                (FALSE, Reason.PROVIDER_NOT_READY, message),
-                _not_checked("the provider is not ready"),
+            verdict = _provider_verdict(
+                Reason.PROVIDER_NOT_READY,
+                f"{ref} is not ready: {cause}",
+                "the provider is not ready",
             )
             await self._commit(obj, status, base, verdict)
             return Result()
@@ -372,12 +364,8 @@ class ModelReconciler:
     ) -> dict[str, Any]:
         """Write the desired status if it differs; emit transition events; return it."""
         generation = int(base["observedGeneration"])
-        conditions = set_conditions(
-            status.get("conditions"), verdict.updates(), generation, now or self.now()
-        )
-        desired = {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}
-        written = await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS)
-        if written:
+        desired = desired_status(status, base, verdict, generation, now or self.now())
+        if await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS):
             self._events(obj, status, verdict)
         return desired
 

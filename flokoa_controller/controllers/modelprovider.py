@@ -41,20 +41,26 @@ from flokoa_controller.controllers.conditions import (
     FALSE,
     TRUE,
     UNKNOWN,
+    Cond,
     ConditionStatus,
     Reason,
     Type,
+    desired_status,
     find_condition,
     format_time,
     parse_time,
-    set_conditions,
 )
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import Decision, LastProbe, Schedule, decide
 from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
-from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.controllers.status import (
+    StatusWriter,
+    generation_of,
+    metadata_of,
+    reconcile_latest,
+    status_of,
+)
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
-from flokoa_controller.kube.errors import Conflict
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
@@ -100,9 +106,6 @@ _SECRET_REASONS: Final = frozenset(
     }
 )
 _CREDENTIAL_REASONS: Final = frozenset({Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE})
-
-Cond = tuple[ConditionStatus, str, str]
-"""(status, reason, message) of one condition."""
 
 
 class EventSink(Protocol):
@@ -265,22 +268,12 @@ class ModelProviderReconciler:
 
         A status write refused because the object changed meanwhile (``Conflict``: edited,
         or deleted and re-created while the probe ran) is requeued, rate limited, to
-        reconcile the new state; it is not an error.
+        reconcile the new state; it is not an error (:func:`.status.reconcile_latest`).
         """
-        cached = self.providers.get_by(request.name, request.namespace)
-        if cached is None:
-            return Result()
-        try:
-            return await self._reconcile(request, self.writer.latest(cached))
-        except Conflict:
-            log.debug("ModelProvider changed while it was reconciled; requeueing")
-            return Result(requeue=True)
+        return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
-        metadata = obj.get("metadata") or {}
-        generation = int(metadata.get("generation") or 0)
-        raw_status = obj.get("status")
-        status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+        generation, status = generation_of(obj), status_of(obj)
         namespace = request.namespace
 
         try:
@@ -310,7 +303,7 @@ class ModelProviderReconciler:
             await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
             return Result()
 
-        uid = str(metadata.get("uid") or request)
+        uid = str(metadata_of(obj).get("uid") or request)
         decision = decide(
             self.now(),
             last_probe(status),
@@ -363,16 +356,8 @@ class ModelProviderReconciler:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """Write the desired status if it differs; emit transition events; return it."""
-        conditions = set_conditions(
-            status.get("conditions"), verdict.updates(), generation, now or self.now()
-        )
-        desired: dict[str, Any] = {
-            **base,
-            "ready": verdict.ready[0] == TRUE,
-            "conditions": conditions,
-        }
-        written = await self.writer.write(obj, desired, MANAGED_STATUS_FIELDS)
-        if written:
+        desired = desired_status(status, base, verdict, generation, now or self.now())
+        if await self.writer.write(obj, desired, MANAGED_STATUS_FIELDS):
             self._events(obj, status, verdict)
         return desired
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from flokoa_controller.controllers.conditions import Reason
 from flokoa_controller.controllers.metrics import MODEL_CHECKS, PROBE_DURATION, PROBE_TOTAL
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
@@ -38,7 +36,7 @@ from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
 from flokoa_controller.providers.target import ProbeTarget
 
 __all__ = ["ModelProbe", "Prober", "ProviderProbe"]
@@ -115,29 +113,20 @@ class Prober:
             async with asyncio.timeout(deadline):
                 return await call()
         except TimeoutError:
-            return ProbeResult(
-                ok=False,
-                reason=Reason.TIMEOUT,
-                message=f"{what} did not complete within {deadline:g}s",
+            return failure(
+                Reason.TIMEOUT,
+                f"{what} did not complete within {deadline:g}s",
                 url="",
-                http_status=None,
                 duration=time.monotonic() - start,
-                retryable=True,
             )
         except Exception as exc:
-            # Not the exception's text: it may quote a value in a form scrubbing misses
-            # (encoded, or too short to scrub). Its type and where it was raised suffice.
-            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-            where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
-            log.warning("Probe failed unexpectedly: %s%s", type(exc).__name__, where)
-            return ProbeResult(
-                ok=False,
-                reason=Reason.PROBE_ERROR,
-                message=f"{what} failed unexpectedly: {type(exc).__name__}",
+            # Not the exception's text (see raised_at): its type and place suffice.
+            log.warning("Probe failed unexpectedly: %s%s", type(exc).__name__, raised_at(exc))
+            return failure(
+                Reason.PROBE_ERROR,
+                f"{what} failed unexpectedly: {type(exc).__name__}",
                 url="",
-                http_status=None,
                 duration=time.monotonic() - start,
-                retryable=True,
             )
 
     async def probe_provider(self, target: ProbeTarget) -> ProbeResult:

@@ -24,18 +24,27 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from flokoa_controller.controllers.metrics import STATUS_UPDATES
-from flokoa_controller.kube.errors import NotFound
+from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
+from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.informer import DeletedFinalStateUnknown, EventHandler
-from flokoa_controller.runtime.store import key_of
+from flokoa_controller.runtime.store import Store, key_of
 from flokoa_controller.runtime.transform import strip_managed_fields
 
-__all__ = ["StatusClient", "StatusWriter", "status_patch"]
+__all__ = [
+    "StatusClient",
+    "StatusWriter",
+    "generation_of",
+    "metadata_of",
+    "reconcile_latest",
+    "status_of",
+    "status_patch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +89,25 @@ def status_patch(
     return patch or None
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``obj``'s ``metadata`` (empty when it is missing or not an object)."""
     metadata = obj.get("metadata")
     return metadata if isinstance(metadata, Mapping) else {}
 
 
+def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``obj``'s ``status`` (empty when it is missing or not an object)."""
+    status = obj.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def generation_of(obj: Mapping[str, Any]) -> int:
+    """``obj``'s ``metadata.generation`` (0 when unset)."""
+    return int(metadata_of(obj).get("generation") or 0)
+
+
 def _rv(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("resourceVersion") or "")
+    return str(metadata_of(obj).get("resourceVersion") or "")
 
 
 def _newer(candidate: str, than: str) -> bool:
@@ -155,7 +176,7 @@ class StatusWriter:
     @staticmethod
     def _stale(cached: Mapping[str, Any], record: _Written) -> bool:
         """Whether ``cached`` is older than the recorded write (so the record is newer)."""
-        if str(_meta(cached).get("uid") or "") != record.uid:
+        if str(metadata_of(cached).get("uid") or "") != record.uid:
             return False  # another object under the same name: the cache is the truth
         seen = _rv(cached)
         written = _rv(record.obj)
@@ -193,7 +214,7 @@ class StatusWriter:
         patch = status_patch(obj.get("status"), desired, managed)
         if patch is None:
             return False
-        metadata = _meta(obj)
+        metadata = metadata_of(obj)
         name, namespace = str(metadata.get("name")), metadata.get("namespace")
         body: dict[str, Any] = {"status": patch}
         based_on = _rv(obj)
@@ -213,6 +234,30 @@ class StatusWriter:
             except ValueError:
                 return True
             self._written[key] = _Written(
-                strip_managed_fields(written), str(_meta(written).get("uid") or ""), based_on
+                strip_managed_fields(written), str(metadata_of(written).get("uid") or ""), based_on
             )
         return True
+
+
+async def reconcile_latest(
+    request: Request,
+    store: Store,
+    writer: StatusWriter,
+    reconcile: Callable[[Request, dict[str, Any]], Awaitable[Result]],
+) -> Result:
+    """Run ``reconcile`` on the freshest view of the cached object ``request`` names.
+
+    Nothing to do when the cache no longer has it (deleted: no finalizer). The object is
+    the newer of the cached one and ``writer``'s own last write of it
+    (:meth:`StatusWriter.latest`). A status write refused because the object changed
+    meanwhile (``Conflict``: edited, or deleted and re-created while a probe ran) is
+    requeued, rate limited, to reconcile the new state; it is not an error.
+    """
+    cached = store.get_by(request.name, request.namespace)
+    if cached is None:
+        return Result()
+    try:
+        return await reconcile(request, writer.latest(cached))
+    except Conflict:
+        log.debug("%s changed while it was reconciled; requeueing", writer.rt.kind)
+        return Result(requeue=True)

@@ -8,18 +8,22 @@ timeout, and makes sure no process outlives the test (:meth:`Kubectl.aclose`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import inspect
 import os
 import shutil
 import socket
 import ssl
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+import yaml
 
 from flokoa_controller.envtest.server import APIServer
 
@@ -179,6 +183,81 @@ def closed_port() -> int:
 def find_tool(name: str) -> str | None:
     """The path of executable ``name`` on PATH, or None."""
     return shutil.which(name)
+
+
+def require_tool(name: str) -> str:
+    """The path of executable ``name``; without it the calling test is skipped, or failed
+    when ``FLOKOA_REQUIRE_TOOLS=1`` (where a missing tool must not pass unnoticed)."""
+    path = find_tool(name)
+    if path is not None:
+        return path
+    import pytest  # only here: ``dev`` imports this module without the test dependencies
+
+    if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{name} is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
+    pytest.skip(f"{name} is not on PATH")
+
+
+def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize DIRECTORY`` renders (AssertionError with its stderr
+    when the build fails)."""
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+async def poll_until(
+    check: Callable[[], object],
+    *,
+    within: float = 20.0,
+    what: str = "the condition",
+    interval: float = 0.1,
+) -> Any:
+    """Call ``check()`` (awaiting what it returns, if awaitable) until the value is truthy
+    and return it; AssertionError naming ``what`` once ``within`` seconds have passed.
+
+    ``interval`` is the polling period between calls, not a wait for the condition.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def b64(value: str | bytes) -> str:
+    """Base64 of a Secret value (text is UTF-8 encoded first)."""
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+def secret_manifest(
+    name: str,
+    namespace: str,
+    data: Mapping[str, str | bytes],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An ``Opaque`` v1 Secret ``namespace/name`` holding ``data`` (base64 encoded), with
+    any further ``metadata`` fields (``uid``, ``resourceVersion``, ...)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, **(metadata or {})},
+        "type": "Opaque",
+        "data": {key: b64(value) for key, value in data.items()},
+    }
 
 
 @dataclass

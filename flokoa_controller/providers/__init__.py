@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from flokoa_controller.providers import anthropic, bedrock, google, openai
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.result import ProbeResult, Reason, failure
+from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
 from flokoa_controller.providers.target import (
     AWSCredentials,
     BedrockSettings,
@@ -72,9 +71,9 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
 
 def _probe_error(target: ProbeTarget, exc: Exception, started: float) -> ProbeResult:
     # The exception text is not logged: it could carry a secret. Type and place are enough.
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
-    logger.error("%s probe failed unexpectedly: %s%s", target.kind, type(exc).__name__, where)
+    logger.error(
+        "%s probe failed unexpectedly: %s%s", target.kind, type(exc).__name__, raised_at(exc)
+    )
     return failure(
         Reason.PROBE_ERROR,
         f"the {target.kind} probe failed unexpectedly ({type(exc).__name__})",

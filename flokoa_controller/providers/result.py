@@ -32,6 +32,7 @@ value the target holds scrubbed out.
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -303,3 +304,13 @@ def failure(
         rate_limited=False,
         retryable=reason in RETRYABLE_REASONS,
     )
+
+
+def raised_at(exc: BaseException) -> str:
+    """`" at FILE:LINE"`, where `exc` was raised (empty without a traceback).
+
+    Logs report an unexpected exception by its type and this place, never by its text: the
+    text may quote a secret in a form scrubbing misses (encoded, or too short to scrub).
+    """
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    return f" at {frame.filename}:{frame.lineno}" if frame is not None else ""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from flokoa_controller.envtest.testing import kustomize_build, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
@@ -79,30 +78,10 @@ def test_invalid_manifest_is_rejected_by_kubernetes_validate() -> None:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
-def _kubectl() -> str:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-            pytest.fail("kubectl is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-        pytest.skip("kubectl not on PATH")
-    return kubectl
-
-
-def _kustomize(directory: str) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [_kubectl(), "kustomize", str(CONFIG / directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
 @pytest.fixture(scope="module")
 def built() -> dict[str, list[dict[str, Any]]]:
-    return {name: _kustomize(name) for name in KUSTOMIZATIONS}
+    kubectl = require_tool("kubectl")
+    return {name: kustomize_build(kubectl, CONFIG / name) for name in KUSTOMIZATIONS}
 
 
 def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

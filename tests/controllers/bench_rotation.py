@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import statistics
 import time
@@ -34,6 +33,7 @@ from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI
+from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import NAMESPACES, SECRETS
@@ -44,15 +44,9 @@ NS = "bench"
 
 
 def _secret(name: str, key: str, rv: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": NS}
-    if rv:
-        meta["resourceVersion"] = rv
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": meta,
-        "data": {"api-key": base64.b64encode(key.encode()).decode()},
-    }
+    return secret_manifest(
+        name, NS, {"api-key": key}, metadata={"resourceVersion": rv} if rv else None
+    )
 
 
 def _pct(values: list[float], q: float) -> float:

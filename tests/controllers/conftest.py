@@ -12,7 +12,6 @@ calls, so the audit log only shows what the controllers did).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import json
@@ -34,7 +33,7 @@ from flokoa_controller.controllers.setup import (
 )
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
-from flokoa_controller.envtest.testing import Cluster, closed_port
+from flokoa_controller.envtest.testing import Cluster, b64, closed_port, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists, NotFound
@@ -49,11 +48,6 @@ TEST_AGENT = "flokoa-controllers-test"
 @pytest.fixture(autouse=True)
 def _hermetic(hermetic_env: None) -> None:
     """Every test here runs with the root conftest's hermetic environment."""
-
-
-def b64(value: str | bytes) -> str:
-    """Base64 of a Secret value."""
-    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
 
 
 def ready_condition(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -151,13 +145,7 @@ class Harness:
     ) -> dict[str, Any]:
         """Create or replace the Secret ``name`` with ``data``."""
         ns = namespace or self.namespace
-        body = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": ns},
-            "type": "Opaque",
-            "data": {k: b64(v) for k, v in data.items()},
-        }
+        body = secret_manifest(name, ns, data)
         try:
             return await self.client.create(SECRETS, body, ns)
         except AlreadyExists:
@@ -204,15 +192,7 @@ class Harness:
         self, check: Callable[[], Any], *, within: float = 20.0, what: str = "condition"
     ) -> Any:
         """Poll ``check()`` until it returns something truthy (AssertionError on timeout)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            value = check()
-            if value:
-                return value
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.02)
+        return await poll_until(check, within=within, what=what, interval=0.02)
 
     async def wait_reason(
         self,

@@ -8,10 +8,11 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flokoa_controller.cli import build_parser
 from flokoa_controller.dev import DevEnvironment, run_dev
+from flokoa_controller.envtest.testing import poll_until
 
 if TYPE_CHECKING:
     from conftest import MakeKubectl
@@ -28,18 +29,6 @@ EXPECTED = {
     "openai-revoked": ("openai", "false", "InvalidCredentials"),
     "openai-missing-secret": ("openai", "false", "SecretNotFound"),
 }
-
-
-async def _until(check: Any, what: str, within: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_dev(tmp_path: Path, make_kubectl: MakeKubectl) -> None:
@@ -69,7 +58,7 @@ async def test_dev(tmp_path: Path, make_kubectl: MakeKubectl) -> None:
             assert lines[0].split() == ["NAME", "PROVIDER", "READY", "REASON", "AGE"]
             return table
 
-        await _until(rows, "the demo providers' expected states")
+        await poll_until(rows, within=30, what="the demo providers' expected states")
         models = (await kubectl("get", "models", "-n", ns)).stdout
         assert models.splitlines()[0].split() == ["NAME", "MODEL", "PROVIDER", "READY", "AGE"]
         table = {line.split()[0]: line.split() for line in models.splitlines()[1:]}
@@ -97,7 +86,7 @@ async def test_dev(tmp_path: Path, make_kubectl: MakeKubectl) -> None:
             )
             return got.stdout == "true"
 
-        await _until(fixed, "openai-revoked to turn ready")
+        await poll_until(fixed, within=30, what="openai-revoked to turn ready")
         described = await kubectl("describe", "modelprovider", "openai-revoked", "-n", ns)
         assert "ProviderReady" in described.stdout
         assert "ProbeFailed" in described.stdout

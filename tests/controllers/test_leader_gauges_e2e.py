@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY
 
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
-from flokoa_controller.envtest.testing import Cluster
+from flokoa_controller.envtest.testing import Cluster, poll_until
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import LEASES, NAMESPACES
@@ -23,15 +23,6 @@ LEASE = "flokoa-gauge-test"
 
 def gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(name, {"provider": "openai", "ready": "false"})
-
-
-async def until(check: object, what: str, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_readiness_gauges_come_from_the_leader_only(cluster: Cluster) -> None:
@@ -75,19 +66,20 @@ async def test_readiness_gauges_come_from_the_leader_only(cluster: Cluster) -> N
         task = asyncio.create_task(manager.run())
         try:
             # The gauges are registered before the first election attempt (same start-up).
-            await until(
+            await poll_until(
                 lambda: (
                     manager.elector is not None
                     and manager.elector.observed_holder == "another-replica"
                 ),
-                "a standby that saw the other holder",
+                what="a standby that saw the other holder",
+                interval=0.02,
             )
             assert not manager.is_leader
             assert gauge("flokoa_modelproviders") is None, "a standby exported the gauge"
             assert gauge("flokoa_models") is None
 
             await client.delete(LEASES, LEASE, ns)  # the other replica is gone
-            await until(lambda: manager.is_leader, "leadership")
+            await poll_until(lambda: manager.is_leader, what="leadership", interval=0.02)
             assert gauge("flokoa_modelproviders") == 0
             assert gauge("flokoa_models") == 0
         finally:

@@ -9,7 +9,6 @@ The end-to-end tests cover the same code through envtest with valid objects.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 from collections.abc import Mapping
@@ -27,6 +26,8 @@ from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.envtest.patch import merge_patch
+from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.providers.http import ProbeHTTP
@@ -78,12 +79,7 @@ class MemoryCluster:
         current = store.get_by(name, namespace)
         if current is None:
             raise NotFound(404, "NotFound", "gone")
-        status = dict(current.get("status") or {})
-        for key, value in patch["status"].items():
-            if value is None:
-                status.pop(key, None)
-            else:
-                status[key] = value
+        status = merge_patch(current.get("status"), patch["status"])
         updated = {
             **current,
             "status": status,
@@ -99,10 +95,6 @@ class Events:
 
     def event(self, obj: Mapping[str, Any], type: Any, reason: str, message: str) -> None:
         self.recorded.append((type, reason, message))
-
-
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
 
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=12))
@@ -385,12 +377,7 @@ async def _run_reconcilers(
 ) -> None:
     providers, models, secret_store = Store(), Store(), Store()
     secret_objs = {
-        name: {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NS, "resourceVersion": "1"},
-            "data": {k: _b64(v) for k, v in data.items()},
-        }
+        name: secret_manifest(name, NS, data, metadata={"resourceVersion": "1"})
         for name, data in secrets.items()
     }
     for obj in secret_objs.values():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +25,7 @@ from flokoa_controller.controllers.secrets import (
     resolve_from_cache,
     validate_values,
 )
+from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.runtime.transform import secret_to_digest
 
 CANARY = "sk-canary-5ecret-DO-NOT-LEAK"
@@ -40,16 +40,7 @@ SA = SecretKeyRef(
 
 
 def secret(name: str, ns: str = "team", **values: bytes | str) -> dict[str, Any]:
-    data = {
-        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
-        for k, v in values.items()
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": ns},
-        "data": data,
-    }
+    return secret_manifest(name, ns, values)
 
 
 class Cluster:

@@ -8,7 +8,6 @@ watch), in fake time (looptime), so the timing assertions are exact.
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -19,6 +18,8 @@ from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.envtest.patch import merge_patch
+from flokoa_controller.envtest.testing import b64, secret_manifest
 from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.providers.http import ProbeHTTP
@@ -84,12 +85,7 @@ class LaggingCluster:
             self.conflicts += 1
             raise Conflict(409, "Conflict", "the object has been modified")
         self.patches.append(patch)
-        status = dict(current.get("status") or {})
-        for key, value in patch["status"].items():
-            if value is None:
-                status.pop(key, None)
-            else:
-                status[key] = value
+        status = merge_patch(current.get("status"), patch["status"])
         return self.put({**current, "status": status}, deliver=False)
 
 
@@ -114,12 +110,7 @@ def _provider(uid: str, secret: str = "creds") -> dict[str, Any]:
 
 
 def _secret(name: str = "creds") -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}"},
-        "data": {"api-key": base64.b64encode(KEY.encode()).decode()},
-    }
+    return secret_manifest(name, NS, {"api-key": KEY}, metadata={"uid": f"uid-{name}"})
 
 
 class Rig:
@@ -269,7 +260,7 @@ async def test_a_model_judges_the_provider_status_written_not_the_stale_cache(ri
 
     # Rotate the key: the provider probes again and writes; the watch lags behind.
     rotated = _secret("creds")
-    rotated["data"] = {"api-key": base64.b64encode(b"sk-rotated-key-0123456789abcdef").decode()}
+    rotated["data"] = {"api-key": b64(b"sk-rotated-key-0123456789abcdef")}
     rig.cluster.secrets["creds"] = rotated
     rig.secrets.add(secret_to_digest(rotated))
     await rig.reconcile()

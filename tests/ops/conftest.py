@@ -24,7 +24,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +36,7 @@ import pytest_asyncio
 import trustme
 import yaml
 
-from flokoa_controller.envtest.testing import find_tool
+from flokoa_controller.envtest.testing import poll_until, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "config" / "crd"
@@ -57,16 +57,6 @@ DEMO_NAMESPACE = "demo"
 LEADING = 'leader_election_master_status{name="flokoa-controller.agent.flokoa.ai"} 1.0'
 """The exposition line of a replica that leads (the default Lease name)."""
 LEASE_NAMESPACE = "flokoa-system"
-
-
-def require_tool(name: str) -> str:
-    """The path of ``name``; skip without it (fail when FLOKOA_REQUIRE_TOOLS=1)."""
-    path = find_tool(name)
-    if path is not None:
-        return path
-    if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{name} is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-    pytest.skip(f"{name} is not on PATH")
 
 
 # --- PromQL ------------------------------------------------------------------------------------
@@ -245,21 +235,6 @@ async def _drain(
         address.set_exception(AssertionError("the controller exited before serving /metrics"))
 
 
-async def _poll(
-    check: Callable[[], Any], *, within: float, what: str, interval: float = 0.1
-) -> Any:
-    """Await ``check()`` until it returns something truthy; fail after ``within`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(interval)  # polling interval, not a wait for a condition
-
-
 def _has_ready_condition(obj: dict[str, Any]) -> bool:
     conditions = (obj.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" for c in conditions)
@@ -338,7 +313,9 @@ async def start_controller(workdir: Path) -> AsyncIterator[RunningController]:
                 return LEADING in await running.scrape()
 
             try:
-                await _poll(settled, within=90, what="every demo object to get a Ready condition")
+                await poll_until(
+                    settled, within=90, what="every demo object to get a Ready condition"
+                )
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\ncontroller log:\n{running.log_tail()}") from None
             yield running
@@ -497,5 +474,4 @@ def ops() -> SimpleNamespace:
         expand_variables=expand_variables,
         start_prometheus=start_prometheus,
         iter_rules=iter_rules,
-        poll=_poll,
     )

@@ -4,7 +4,6 @@ component of both installs, and the ServiceMonitor selects the metrics Service."
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flokoa_controller.envtest.testing import find_tool
+from flokoa_controller.envtest.testing import kustomize_build, require_tool
 
 COMPONENT_LINES = ("#components:", "#  - ../components/prometheus")
 
@@ -20,24 +19,10 @@ COMPONENT_LINES = ("#components:", "#  - ../components/prometheus")
 @pytest.fixture
 def kustomize() -> Any:
     """``kustomize(directory)`` → the built objects (via ``kubectl kustomize``)."""
-    kubectl = find_tool("kubectl")
-    if kubectl is None:
-        import os
-
-        if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-            pytest.fail("kubectl is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-        pytest.skip("kubectl is not on PATH")
+    kubectl = require_tool("kubectl")
 
     def build(directory: Path) -> list[dict[str, Any]]:
-        result = subprocess.run(
-            [kubectl, "kustomize", str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return kustomize_build(kubectl, directory)
 
     return build
 

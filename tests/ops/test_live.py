@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flokoa_controller.controllers.resources import MODELPROVIDERS
+from flokoa_controller.envtest.testing import poll_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -155,7 +156,7 @@ async def test_real_prometheus_scrapes_and_evaluates(
             values = _finite(await prom.query(latency))
             return values if len(values) >= 2 else None
 
-        quantiles = await ops.poll(
+        quantiles = await poll_until(
             poke_and_query, within=45, what="a finite reconcile latency p99", interval=0.5
         )
         assert all(0 <= v <= 60 for v in quantiles.values()), quantiles
@@ -180,7 +181,7 @@ async def test_real_prometheus_scrapes_and_evaluates(
             rules = list(ops.iter_rules((await prom.api("rules"))["groups"]))
             return rules if all(r["health"] != "unknown" for r in rules) else None
 
-        rules = await ops.poll(evaluated, within=20, what="every rule to be evaluated")
+        rules = await poll_until(evaluated, within=20, what="every rule to be evaluated")
         assert {r["name"] for r in rules} == {r["alert"] for r in ops.alert_rules()}
         unhealthy = {r["name"]: r.get("lastError") for r in rules if r["health"] != "ok"}
         assert not unhealthy, unhealthy
@@ -198,7 +199,7 @@ async def test_real_prometheus_scrapes_and_evaluates(
             }
             return found if set(found) == set(not_ready) else None
 
-        found = await ops.poll(pending, within=20, what="FlokoaModelProvidersNotReady pending")
+        found = await poll_until(pending, within=20, what="FlokoaModelProvidersNotReady pending")
         assert found == {p: float(n) for p, n in not_ready.items()}
         states = {
             a["labels"]["alertname"]: a["state"] for a in (await prom.api("alerts"))["alerts"]

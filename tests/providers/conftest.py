@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import trustme
 
-from flokoa_controller.envtest.fakes import FakeEndpoint, FakeProviders
+from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint, FakeProviders
 from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.providers import (
     AWSCredentials,
@@ -55,6 +56,20 @@ async def http() -> AsyncIterator[ProbeHTTP]:
     """The probes' HTTP client."""
     async with ProbeHTTP() as client:
         yield client
+
+
+@pytest.fixture
+def web_identity(
+    fakes: FakeProviders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SimpleNamespace:
+    """The IRSA environment EKS injects, with STS at the fake."""
+    token_file = tmp_path / "token"
+    token = fakes.sts.new_web_identity_token()
+    token_file.write_text(token)
+    monkeypatch.setenv("AWS_ROLE_ARN", DEFAULT_ROLE_ARN)
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
+    return SimpleNamespace(token=token, token_file=token_file)
 
 
 def tls_for(fakes: FakeProviders) -> TLSSettings:

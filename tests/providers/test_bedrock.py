@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -32,20 +31,6 @@ def bedrock_target(
         bedrock=BedrockSettings(region=region, role_arn=role_arn, static_credentials=creds),
         **kw,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def web_identity(
-    fakes: FakeProviders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> SimpleNamespace:
-    """The IRSA environment EKS injects, with STS at the fake."""
-    token_file = tmp_path / "token"
-    token = fakes.sts.new_web_identity_token()
-    token_file.write_text(token)
-    monkeypatch.setenv("AWS_ROLE_ARN", DEFAULT_ROLE_ARN)
-    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
-    return SimpleNamespace(token=token, token_file=token_file)
 
 
 async def test_static_keys(fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace) -> None:

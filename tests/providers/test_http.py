@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProxy
+from flokoa_controller.envtest.testing import poll_until
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, TLSSettings, probe_provider
 
 
@@ -259,10 +260,9 @@ async def test_per_host_concurrency_bound(tools: SimpleNamespace) -> None:
         fake.gate = asyncio.Event()
         target = openai_target(fake, TLSSettings())
         probes = [asyncio.create_task(probe_provider(target, http)) for _ in range(6)]
-        deadline = asyncio.get_running_loop().time() + 5
-        while fake.in_flight < 2:
-            assert asyncio.get_running_loop().time() < deadline, "probes never arrived"
-            await asyncio.sleep(0.005)
+        await poll_until(
+            lambda: fake.in_flight >= 2, within=5, what="two probes in flight", interval=0.005
+        )
         for _ in range(20):  # give a third request every chance to slip through
             await asyncio.sleep(0)
         assert fake.in_flight == 2

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeProviders
+from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.providers import (
     BedrockSettings,
     ProbeHTTP,
@@ -90,17 +89,10 @@ async def test_credential_failures_keep_secrets(
     http: ProbeHTTP,
     tools: SimpleNamespace,
     caplog: pytest.LogCaptureFixture,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    web_identity: SimpleNamespace,
 ) -> None:
     """STS and token-endpoint failures, botocore and google-auth at DEBUG: nothing leaks."""
     caplog.set_level(logging.DEBUG)
-    token_file = tmp_path / "token"
-    web_token = fakes.sts.new_web_identity_token()
-    token_file.write_text(web_token)
-    monkeypatch.setenv("AWS_ROLE_ARN", DEFAULT_ROLE_ARN)
-    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
     irsa = ProbeTarget(
         kind="bedrock", base_url=fakes.bedrock.url, bedrock=BedrockSettings("us-east-1")
     )
@@ -120,7 +112,7 @@ async def test_credential_failures_keep_secrets(
     results += await run_all(vertex, http, "gemini-2.5-pro")
     forged = tools.cases["vertex"].build(fakes, valid=False)
     results += await run_all(forged, http, "gemini-2.5-pro")
-    secrets = [web_token, *tools.secrets_of(static), *tools.secrets_of(vertex)]
+    secrets = [web_identity.token, *tools.secrets_of(static), *tools.secrets_of(vertex)]
     for key in issued:
         secrets += [key.secret_access_key, key.session_token or ""]
     secrets += list(fakes.google_tokens.tokens)
