@@ -242,8 +242,11 @@ def setup_controllers(
         status_client, probe_http, probe_provider=probe_provider, probe_model=probe_model
     )
 
-    provider_writer = StatusWriter(status_client, MODELPROVIDERS)
-    model_writer = StatusWriter(status_client, MODELS)
+    def holds_leadership() -> bool:
+        return manager.holds_leadership
+
+    provider_writer = StatusWriter(status_client, MODELPROVIDERS, fence=holds_leadership)
+    model_writer = StatusWriter(status_client, MODELS, fence=holds_leadership)
     providers.add_handler(provider_writer.handler)
     models.add_handler(model_writer.handler)
 

@@ -49,6 +49,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+class NotLeading(Exception):
+    """A status write refused because this replica no longer holds the leader Lease."""
+
+
 class StatusClient(Protocol):
     """The API calls the controllers make (``KubeClient`` provides them)."""
 
@@ -139,10 +143,19 @@ class StatusWriter:
     writes are dropped once the cache shows them.
     """
 
-    def __init__(self, client: StatusClient, rt: ResourceType) -> None:
-        """Write ``rt`` objects' status through ``client``."""
+    def __init__(
+        self, client: StatusClient, rt: ResourceType, *, fence: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Write ``rt`` objects' status through ``client``.
+
+        ``fence`` is asked right before every write; when it answers False (this replica no
+        longer holds the leader Lease by its own clock) nothing is sent and ``NotLeading`` is
+        raised, so a leader that was paused past its renew deadline cannot overwrite the
+        status its successor writes.
+        """
         self.client = client
         self.rt = rt
+        self.fence = fence
         self._written: dict[str, _Written] = {}
         self.handler = EventHandler(
             on_add=lambda obj, _initial: self._seen(obj),
@@ -220,6 +233,8 @@ class StatusWriter:
         based_on = _rv(obj)
         if based_on:
             body["metadata"] = {"resourceVersion": based_on}
+        if not self.fence():
+            raise NotLeading(f"not writing the status of {namespace}/{name}: lease not held")
         try:
             written = await self.client.patch(
                 self.rt, name, body, namespace, patch_type="merge", subresource="status"

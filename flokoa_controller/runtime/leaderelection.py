@@ -167,6 +167,20 @@ class LeaderElector:
         """Whether this candidate currently holds the Lease."""
         return self._leading.is_set()
 
+    def holds_lease(self) -> bool:
+        """Whether this candidate may act as leader *now*: the fence for writes.
+
+        True while leading and the last successful acquire or renewal started less than
+        ``retry_period + renew_deadline`` ago on this candidate's clock. Unlike
+        :attr:`is_leader`, it turns false the moment that deadline passes, before the renew
+        loop gets to run: a process that was paused (SIGSTOP, a frozen VM) or whose loop was
+        starved resumes with ``is_leader`` still set while a standby may already lead, and
+        must not write on the strength of a lease it no longer holds.
+        """
+        if not self.is_leader:
+            return False
+        return self._clock() - self._renewed_at < self.retry_period + self.renew_deadline
+
     async def wait_leading(self) -> None:
         """Wait until this candidate leads."""
         await self._leading.wait()

@@ -203,6 +203,14 @@ class Manager:
             return self.elector.is_leader
         return self._synced and self._running
 
+    @property
+    def holds_leadership(self) -> bool:
+        """Whether writes may be made now: :attr:`is_leader`, and with leader election the
+        Lease still held by this replica's clock (:meth:`LeaderElector.holds_lease`)."""
+        if self.elector is not None:
+            return self.elector.holds_lease()
+        return self.is_leader
+
     def _sync_check(self) -> str | None:
         if self._synced:
             return None

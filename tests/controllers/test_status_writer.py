@@ -17,7 +17,7 @@ import pytest
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS
-from flokoa_controller.controllers.status import StatusWriter
+from flokoa_controller.controllers.status import NotLeading, StatusWriter
 from flokoa_controller.envtest.patch import merge_patch
 from flokoa_controller.envtest.testing import b64, secret_manifest
 from flokoa_controller.kube.errors import Conflict, NotFound
@@ -301,3 +301,19 @@ async def test_a_model_judges_the_provider_status_written_not_the_stale_cache(ri
     assert checks == ["gpt-4o"], "checked again once the cache caught up with the provider"
     status = model_cluster.objects[f"{NS}/m"]["status"]
     assert status["ready"] is True
+
+
+async def test_fence_refuses_the_write_of_a_replica_that_lost_the_lease() -> None:
+    """A leader paused past its renew deadline resumes mid-reconcile: nothing is sent."""
+    store = Store()
+    cluster = LaggingCluster(store, {})
+    holds = [True]
+    writer = StatusWriter(cluster, MODELPROVIDERS, fence=lambda: holds[0])
+    obj = cluster.put(_provider("u1"))
+    assert await writer.write(obj, {"ready": True}, ["ready"])
+    assert len(cluster.patches) == 1
+    holds[0] = False
+    obj = cluster.objects[f"{NS}/p"]
+    with pytest.raises(NotLeading):
+        await writer.write(obj, {"ready": False}, ["ready"])
+    assert len(cluster.patches) == 1  # the refused write never reached the API server

@@ -422,3 +422,27 @@ async def test_renewals_keep_owner_references_and_finalizers(env: Env) -> None:
     assert lease["spec"].get("holderIdentity") in ("", None)
     assert lease["metadata"]["finalizers"] == ["example.com/keep"]
     assert lease["metadata"]["ownerReferences"] == [owner]
+
+
+async def test_holds_lease_is_false_past_the_renew_deadline_before_the_loop_notices(
+    env: Env,
+) -> None:
+    # A paused process (SIGSTOP) or a starved loop resumes with is_leader still set; the
+    # write fence must already say no, judged on the elector's own clock.
+    skew = [0.0]
+
+    def clock() -> float:
+        return now() + skew[0]
+
+    a = env.elector("a", "fence", clock=clock)
+    acting = Acting()
+    ta = asyncio.create_task(a.run(acting.work("a")))
+    await asyncio.wait_for(a.wait_leading(), 5)
+    assert a.is_leader
+    assert a.holds_lease()
+    skew[0] = RP + RD  # as if the process had been frozen that long
+    assert a.is_leader  # the renew loop has not run yet ...
+    assert not a.holds_lease()  # ... but the fence already refuses
+    skew[0] = 0.0
+    assert a.holds_lease()
+    await finish(ta)
