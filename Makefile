@@ -52,5 +52,13 @@ docs: $(STAMP)  ## Regenerate docs/reference.md from the API types.
 prometheus-rules: $(STAMP)  ## Regenerate config/prometheus/prometheusrule.yaml from rules.yaml.
 	$(BIN)/python hack/prometheus_rules.py
 
+BENCH_ARGS ?=
+bench: $(STAMP)  ## Benchmarks vs the limit and kopf at N=10,000 (long): bench/results/, docs PNG.
+	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python hack/bench/run.py --n 10000 --kopf-n 2000 --rotations 1000 --plot docs/benchmarks-latency.png $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)  ## Every benchmark scenario at a small N; asserts correctness, never timings.
+	$(BIN)/pytest -q tests/bench $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

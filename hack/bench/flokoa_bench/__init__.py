@@ -1,0 +1,1 @@
+"""Benchmark harness of flokoa-controller vs the limit vs kopf (see docs/benchmarks.md)."""
