@@ -61,12 +61,14 @@ from flokoa_controller.controllers.conditions import (
 from flokoa_controller.controllers.modelprovider import (
     EventSink,
     describe_validation_error,
+    outcome_level,
     provider_type_of,
     utc_now,
 )
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import LastCheck, Schedule, decide_check
 from flokoa_controller.controllers.secrets import SecretProblem
+from flokoa_controller.controllers.specs import SpecCache, uid_of
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
@@ -242,6 +244,8 @@ class ModelReconciler:
         self.recorder = recorder
         self.schedule = schedule or Schedule()
         self.now = now
+        self._specs = SpecCache(ModelSpec.model_validate)
+        self._provider_specs = SpecCache(ModelProviderSpec.model_validate)
 
     async def reconcile(self, request: Request) -> Result:
         """Reconcile one Model; see the module docstring for the steps.
@@ -257,7 +261,7 @@ class ModelReconciler:
         kept = {name: status[name] for name in _LAST_CHECK_FIELDS if status.get(name)}
 
         try:
-            spec = ModelSpec.model_validate(obj.get("spec") or {})
+            spec = self._specs.parse(uid_of(obj), obj.get("spec") or {})
         except ValidationError as exc:
             why = _not_checked("the spec is invalid")
             verdict = ModelVerdict(
@@ -288,7 +292,7 @@ class ModelReconciler:
 
         p_ready = find_condition(p_status.get("conditions"), Type.READY)
         try:
-            p_spec = ModelProviderSpec.model_validate(provider.get("spec") or {})
+            p_spec = self._provider_specs.parse(uid_of(provider), provider.get("spec") or {})
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
@@ -333,7 +337,8 @@ class ModelReconciler:
             result = await self.prober.probe_model(target, spec.model)
             del target
             verdict = _check_verdict(result, provider_ready)
-            log.info(
+            log.log(
+                outcome_level(status, verdict.ready),
                 "Checked model: %s",
                 result.reason,
                 extra={"url": result.url, "http_status": result.http_status},

@@ -53,6 +53,7 @@ from flokoa_controller.controllers.conditions import (
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import Decision, LastProbe, Schedule, decide
 from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
+from flokoa_controller.controllers.specs import SpecCache, uid_of
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
@@ -259,6 +260,7 @@ class ModelProviderReconciler:
         self.recorder = recorder
         self.schedule = schedule or Schedule()
         self.now = now
+        self._specs = SpecCache(ModelProviderSpec.model_validate)
 
     def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.secrets.get_by(name, namespace)
@@ -277,7 +279,7 @@ class ModelProviderReconciler:
         namespace = request.namespace
 
         try:
-            spec = ModelProviderSpec.model_validate(obj.get("spec") or {})
+            spec = self._specs.parse(uid_of(obj), obj.get("spec") or {})
         except ValidationError as exc:
             message = describe_validation_error(exc)
             base: dict[str, Any] = {"observedGeneration": generation}
@@ -326,7 +328,8 @@ class ModelProviderReconciler:
             del target
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
             verdict = _probe_verdict(result, bool(refs), insecure)
-            log.info(
+            log.log(
+                outcome_level(status, verdict.ready),
                 "Probed provider: %s",
                 result.reason,
                 extra={"url": result.url, "http_status": result.http_status},
@@ -383,6 +386,15 @@ class ModelProviderReconciler:
             self.recorder.event(obj, "Warning", reason, message)
         else:
             self.recorder.event(obj, "Warning", "ProbeFailed", f"{reason}: {message}")
+
+
+def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:
+    """INFO when the ``Ready`` status or reason changes (a transition), DEBUG otherwise: a
+    steady probe outcome is not news, and logging every probe costs CPU at scale."""
+    before = find_condition(old.get("conditions"), Type.READY)
+    if before is not None and (before.get("status"), before.get("reason")) == ready[:2]:
+        return logging.DEBUG
+    return logging.INFO
 
 
 def _next(decision: Decision, schedule: Schedule) -> float:

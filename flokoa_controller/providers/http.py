@@ -10,7 +10,9 @@ It sends requests exactly as real traffic to the provider would be sent:
   connection pool by context, so repeated probes of a provider reuse warm connections.
 - Proxies from the environment, read at request time: `HTTPS_PROXY`/`HTTP_PROXY` (either
   case), skipped for hosts matching `NO_PROXY` (exact names and addresses, domain suffixes,
-  `*`). HTTPS goes through the proxy with CONNECT, so TLS stays end to end.
+  `*`). HTTPS goes through the proxy with CONNECT, so TLS stays end to end. The parsed
+  proxy table is reused while the variables in `PROXY_VARIABLES` keep their values (a
+  full scan of the environment per request is costly).
 - `default_headers` on every request, under the protocol's own headers.
 - `timeout` as the total budget of one request, the connect phase bounded by
   `connect_timeout` as well. Time spent queueing for the per-host bound is not counted.
@@ -123,18 +125,40 @@ def build_headers(target: ProbeTarget, protocol: Mapping[str, str]) -> CIMultiDi
     return headers
 
 
-def proxy_for(url: URL) -> tuple[URL | None, dict[str, str]]:
+PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+)
+"""The environment variables whose values decide the proxy table; a change to any of them
+makes `ProbeHTTP` read the environment again (other spellings, e.g. `Https_Proxy`, are
+honoured as read at the first request but their later changes go unnoticed)."""
+
+
+def proxy_environment_fingerprint() -> tuple[str | None, ...]:
+    """The values of `PROXY_VARIABLES`: equal fingerprints mean the same proxy table."""
+    return tuple(os.environ.get(name) for name in PROXY_VARIABLES)
+
+
+def proxy_for(
+    url: URL, proxies: Mapping[str, str] | None = None
+) -> tuple[URL | None, dict[str, str]]:
     """The proxy the environment asks for `url` (None: direct) and the headers for it.
 
+    `proxies`: the table of `urllib.request.getproxies_environment()` (read now when None).
     Credentials in the proxy URL (`http://user:pass@proxy:3128`) become a
     `Proxy-Authorization: Basic` header of the CONNECT (or absolute-form) request.
     """
-    proxies = urllib.request.getproxies_environment()
+    table = proxies if proxies is not None else urllib.request.getproxies_environment()
     host = url.host or ""
     # On Linux `proxy_bypass` is the NO_PROXY check (what aiohttp's trust_env uses too).
-    if not host or urllib.request.proxy_bypass(host):
+    if not host or urllib.request.proxy_bypass(host, table):
         return None, {}
-    raw = proxies.get(url.scheme)
+    raw = table.get(url.scheme)
     if not raw:
         return None, {}
     if "://" not in raw:
@@ -218,6 +242,7 @@ class ProbeHTTP:
         self._max_contexts = max_contexts
         self._contexts: OrderedDict[TLSSettings, ssl.SSLContext] = OrderedDict()
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._proxy_env: tuple[tuple[str | None, ...], dict[str, str]] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -252,6 +277,14 @@ class ProbeHTTP:
         else:
             self._contexts.move_to_end(tls)
         return ctx
+
+    def proxies(self) -> dict[str, str]:
+        """The environment's proxy table, re-read only when `PROXY_VARIABLES` change."""
+        fingerprint = proxy_environment_fingerprint()
+        cached = self._proxy_env
+        if cached is None or cached[0] != fingerprint:
+            cached = self._proxy_env = (fingerprint, urllib.request.getproxies_environment())
+        return cached[1]
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -294,7 +327,7 @@ class ProbeHTTP:
                 raise ValueError("not an absolute http(s) URL")
         except ValueError as exc:
             raise TransportError(Reason.ENDPOINT_NOT_FOUND, f"invalid URL: {exc}") from None
-        proxy, proxy_headers = proxy_for(parsed)
+        proxy, proxy_headers = proxy_for(parsed, self.proxies())
         ctx = self.context(target.tls)
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(

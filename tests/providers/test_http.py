@@ -241,6 +241,23 @@ async def test_http_proxy_for_plain_http(
         assert fake.requests == []
 
 
+async def test_proxy_table_is_reread_only_when_the_proxy_variables_change(
+    http: ProbeHTTP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is scanned once per change of a proxy variable, not per request."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy-a:3128")
+    first = http.proxies()
+    assert first["https"] == "http://proxy-a:3128"
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    assert http.proxies() is first
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    second = http.proxies()
+    assert second is not first
+    assert second["no"] == "example.com"
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert "https" not in http.proxies()
+
+
 # -- pooling and bounds ---------------------------------------------------------------------
 
 

@@ -1,0 +1,56 @@
+"""`SpecCache`: parsed specs reused across reconciles of an unchanged object.
+
+Validating a spec with pydantic on every reconcile is a visible share of the controller's
+CPU: an object is reconciled again after each of its own status writes, and a Model
+reconcile parses its provider's spec too. The cache keeps the parsed spec per object UID
+together with the raw spec it came from; a hit needs the raw spec to be the same object or
+equal to it, so a stale entry is never served (whatever the generation says). Bounded,
+least recently used first out. Invalid specs are not cached (the error is raised each time).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def uid_of(obj: Mapping[str, Any]) -> str:
+    """``obj``'s ``metadata.uid`` ("" when unset)."""
+    metadata = obj.get("metadata")
+    return str(metadata.get("uid") or "") if isinstance(metadata, Mapping) else ""
+
+
+class SpecCache(Generic[T]):
+    """Parsed specs by object UID.
+
+    - `parse`: raw spec → parsed spec; raises on an invalid spec (not cached).
+    - `max_entries`: entries kept (least recently used evicted first).
+    """
+
+    def __init__(self, parse: Callable[[Mapping[str, Any]], T], max_entries: int = 4096) -> None:
+        """Create an empty cache (see the class docstring)."""
+        self._parse = parse
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[Mapping[str, Any], T]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Entries held."""
+        return len(self._entries)
+
+    def parse(self, uid: str, raw: Mapping[str, Any]) -> T:
+        """The parsed `raw` spec of the object `uid` (not cached when `uid` is empty)."""
+        if not uid:
+            return self._parse(raw)
+        entry = self._entries.get(uid)
+        if entry is not None and entry[0] == raw:  # `==` is quick when it is the same dict
+            self._entries.move_to_end(uid)
+            return entry[1]
+        parsed = self._parse(raw)
+        self._entries[uid] = (raw, parsed)
+        self._entries.move_to_end(uid)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return parsed
