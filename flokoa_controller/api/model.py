@@ -83,13 +83,14 @@ class ModelStatus(APIModel):
     )
     """The `metadata.generation` the status describes."""
     last_check_time: Time | None = Field(default=None, alias="lastCheckTime")
-    """When the model was last checked at its provider."""
+    """When a check of the model at its provider last changed this status. A re-check
+    whose outcome is unchanged writes nothing, so this time does not move on every check."""
     provider_hash: Annotated[str, Field(max_length=128)] | None = Field(
         default=None, alias="providerHash"
     )
     """A hash of the ModelProvider state that check relied on: its UID, generation,
-    `secretHash` and `lastProbeTime`. When the provider is probed again or changes, it no
-    longer matches and the model is checked again."""
+    `secretHash` and `lastProbeTime`. When the provider changes, or a probe of it changes its
+    status, it no longer matches and the model is checked again."""
 
 
 class Model(APIModel):

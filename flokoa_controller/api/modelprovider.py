@@ -467,7 +467,9 @@ class ModelProviderStatus(APIModel):
     """A hash of every referenced Secret value; it changes when one of them changes, which
     triggers a new probe. Never the values themselves."""
     last_probe_time: Time | None = Field(default=None, alias="lastProbeTime")
-    """When the provider was last probed."""
+    """When a probe last changed this status (its outcome, the spec generation or the Secret
+    values it saw). A re-validation whose outcome is unchanged writes nothing, so this time
+    does not move on every probe; probes still happen every re-validation interval."""
     endpoint: Annotated[str, Field(max_length=2048)] | None = None
     """The effective API root the operator talks to (defaults applied)."""
 

@@ -14,22 +14,25 @@ One reconcile of ``namespace/name``:
    be checked for free: ``Ready=True DeploymentNotVerified`` with ``ModelAvailable=Unknown``
    (no request is made; the provider's probe checked the key against the resource).
 4. Write ``ready``, ``provider``, conditions ``Ready``, ``ProviderReady``,
-   ``ModelAvailable``, ``observedGeneration`` and, after a check, ``lastCheckTime`` and
-   ``providerHash`` only if they differ. Events on ``Ready`` transitions.
+   ``ModelAvailable``, ``observedGeneration`` and, after a check, ``providerHash`` only if
+   they differ, with ``lastCheckTime`` set to this check's time. A check whose outcome
+   changes nothing writes nothing (``lastCheckTime`` is the time of the last check that
+   changed the status). Events on ``Ready`` transitions.
 
-When to check again is derived from status alone (:func:`.schedule.decide_check`), never
-from memory, so a restarted controller or a new leader makes the same decision as the one
-before it. Models are indexed by their provider, so every status write of the provider
-re-reconciles its Models. A check records ``lastCheckTime`` and ``providerHash``, a hash of
-the provider state it relied on (UID, generation, ``secretHash``, ``lastProbeTime``). A Model
-is checked again when that hash no longer matches the provider — after every probe of the
-provider, i.e. at its jittered re-validation interval, and right after a rotation or a spec
-change, even one within the same second — when the Model's own generation changed, when
-its status is not the outcome of a check (the provider was missing or not ready), or after a
-transient failure once the backoff read from status (the outage length so far) has passed.
-A restart therefore costs no check and no write for Models whose answer is current, and a
-provider probed again while the controller was down (or before its Models were first
-reconciled) still brings its Models' checks.
+When to check again (:func:`.schedule.decide_check`, :func:`.schedule.revalidation`):
+changes are read from status, so a restarted controller or a new leader sees them as the
+one before it did; the time of the last check is kept in memory. Models are indexed by
+their provider, so every status write of the provider re-reconciles its Models. A check
+records ``providerHash``, a hash of the provider state it relied on (UID, generation,
+``secretHash``, ``lastProbeTime`` — the last moves only when a probe changed the provider's
+status). A Model is checked again when that hash no longer matches the provider — right
+after a rotation, a spec change or a changed probe outcome, even one within the same
+second — when the Model's own generation changed, when its status is not the outcome of a
+check (the provider was missing or not ready), at its own jittered re-validation interval
+after a conclusive answer, or after a transient failure once the backoff (the outage length
+so far) has passed. After a restart, a Model overdue by its ``lastCheckTime`` is due at a
+point within one interval, so a restart costs no check and no write at once, and a provider
+whose status changed while the controller was down still brings its Models' checks.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -66,7 +69,13 @@ from flokoa_controller.controllers.modelprovider import (
     utc_now,
 )
 from flokoa_controller.controllers.probing import Prober
-from flokoa_controller.controllers.schedule import LastCheck, Schedule, decide_check
+from flokoa_controller.controllers.schedule import (
+    DueTimes,
+    LastCheck,
+    Schedule,
+    decide_check,
+    revalidation,
+)
 from flokoa_controller.controllers.secrets import SecretProblem
 from flokoa_controller.controllers.specs import SpecCache, uid_of
 from flokoa_controller.controllers.status import (
@@ -75,6 +84,7 @@ from flokoa_controller.controllers.status import (
     metadata_of,
     reconcile_latest,
     status_of,
+    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, secret_refs
 from flokoa_controller.providers.result import ProbeResult
@@ -134,9 +144,10 @@ def provider_hash(provider: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the provider state a model check relies on.
 
     Its UID (a re-created provider), ``metadata.generation`` (a spec change),
-    ``status.secretHash`` (a rotation) and ``status.lastProbeTime`` (every probe): any of
-    them changing means the provider was probed again, so its Models are checked again. The
-    hash covers what the provider's status already shows; it reveals nothing new.
+    ``status.secretHash`` (a rotation) and ``status.lastProbeTime`` (a probe that changed
+    the provider's status): any of them changing means the provider's state changed, so its
+    Models are checked again. The hash covers what the provider's status already shows; it
+    reveals nothing new.
     """
     meta, status = metadata_of(provider), status_of(provider)
     parts = (
@@ -213,9 +224,10 @@ class ModelReconciler:
     """Reconciles Models (see the module docstring).
 
     ``models``/``providers``: the informer stores. ``writer``: status writes. ``prober``:
-    Secret reads and model checks. ``recorder``: events. ``schedule``: backoff of transient
-    failures. ``now``: wall clock (UTC) for ``lastCheckTime``, condition timestamps and the
-    check schedule.
+    Secret reads and model checks. ``recorder``: events. ``schedule``: re-validation
+    interval and backoff of transient failures. ``now``: wall clock (UTC) for
+    ``lastCheckTime``, condition timestamps and the check schedule. The due time of each
+    Model's next check is kept in memory (:class:`.DueTimes`).
     ``latest_provider``: maps a cached ModelProvider to the freshest view of it — the
     provider ``StatusWriter.latest`` (``setup`` passes it), so a Model reconciled while the
     provider's status write has not reached the cache yet judges the written status, not
@@ -246,6 +258,8 @@ class ModelReconciler:
         self.now = now
         self._specs = SpecCache(ModelSpec.model_validate)
         self._provider_specs = SpecCache(ModelProviderSpec.model_validate)
+        self.due = DueTimes()
+        """When each Model's next check is due (dropped when the Model is gone)."""
 
     async def reconcile(self, request: Request) -> Result:
         """Reconcile one Model; see the module docstring for the steps.
@@ -254,6 +268,8 @@ class ModelReconciler:
         requeued, rate limited, to reconcile the new state; it is not an error
         (:func:`.status.reconcile_latest`).
         """
+        if self.models.get_by(request.name, request.namespace) is None:
+            self.due.forget(str(request))
         return await reconcile_latest(request, self.models, self.writer, self._reconcile)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
@@ -312,14 +328,21 @@ class ModelReconciler:
         provider_ready: Cond = (TRUE, Reason.PROVIDER_IS_READY, f"{ref} is ready")
         digest = provider_hash(provider)
         ready_since = parse_time(p_ready.get("lastTransitionTime")) if p_ready else None
+        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
+        now = self.now()
         decision = decide_check(
-            self.now(),
+            now,
             last_check(status, provider_ready_since=ready_since),
             generation=generation,
             provider_hash=digest,
             schedule=self.schedule,
+            seed=uid,
+        )
+        decision, due = revalidation(
+            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
         )
         if not decision.probe:
+            self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
         log.debug("Checking model (%s)", decision.cause)
 
@@ -344,19 +367,25 @@ class ModelReconciler:
                 extra={"url": result.url, "http_status": result.http_status},
             )
         now = self.now()
-        base["lastCheckTime"] = format_time(now)
         base["providerHash"] = digest
+        unchanged = desired_status(status, base, verdict, generation, now)
+        changed = status_patch(status, unchanged, MANAGED_MODEL_STATUS_FIELDS) is not None
+        if changed or not status.get("lastCheckTime"):
+            base["lastCheckTime"] = format_time(now)  # the outcome changes the status
         desired = await self._commit(obj, status, base, verdict, now=now)
+        last = last_check(desired, provider_ready_since=ready_since)
         following = decide_check(
             now,
-            last_check(desired, provider_ready_since=ready_since),
+            replace(last, time=now) if last is not None else None,
             generation=generation,
             provider_hash=digest,
             schedule=self.schedule,
+            seed=uid,
         )
-        if following.probe:  # cannot happen for a status just written; never spin
-            return Result(requeue_after=self.schedule.backoff_base)
-        return Result(requeue_after=following.requeue_after)
+        # a check just made is never due again at once (the status is its outcome); never spin
+        delay = self.schedule.backoff_base if following.probe else following.requeue_after
+        self.due.set(key, uid, now + timedelta(seconds=delay))
+        return Result(requeue_after=delay)
 
     async def _commit(
         self,

@@ -10,16 +10,20 @@ One reconcile of ``namespace/name``:
    ``secretHash``. A missing Secret or key, or an empty value → ``SecretNotFound`` /
    ``SecretKeyNotFound`` / ``InvalidSecret`` without any API call; a Secret event brings the
    object back.
-4. Decide from the status whether a probe is due (:mod:`.schedule`): on a spec or
-   ``secretHash`` change, after the jittered re-validation interval, or after the backoff
-   of a transient failure. Not due → requeue for when it is; nothing written.
+4. Decide whether a probe is due (:mod:`.schedule`): on a spec or ``secretHash`` change
+   (read from status), after the jittered re-validation interval or after the backoff of a
+   transient failure (counted from the last probe, remembered in memory; after a restart,
+   an overdue provider is due at a point within one interval). Not due → requeue for when
+   it is; nothing written.
 5. Probe: GET the Secrets, validate the values (``InvalidSecret``, ``InvalidCACertificate``),
    build the :class:`~flokoa_controller.providers.target.ProbeTarget`, run the provider's
    free authenticated list call, drop the values.
 6. Compute the desired status — ``provider``, ``ready``, conditions ``Ready``,
    ``SecretResolved``, ``CredentialsValid``, ``EndpointReachable``, ``observedGeneration``,
-   ``secretHash``, ``lastProbeTime``, ``endpoint`` — and merge-patch ``/status`` only if it
-   differs from the cached one. Events on transitions of ``Ready`` only.
+   ``secretHash``, ``endpoint`` — and merge-patch ``/status`` only if it differs from the
+   cached one, with ``lastProbeTime`` set to this probe's time. A probe whose outcome
+   changes nothing writes nothing (``lastProbeTime`` is the time of the last probe that
+   changed the status). Events on transitions of ``Ready`` only.
 
 The workqueue never hands one key to two workers, so there is at most one probe per
 provider at a time; ``ProbeHTTP`` bounds the probes in flight per destination host.
@@ -29,8 +33,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
@@ -51,7 +55,14 @@ from flokoa_controller.controllers.conditions import (
     parse_time,
 )
 from flokoa_controller.controllers.probing import Prober
-from flokoa_controller.controllers.schedule import Decision, LastProbe, Schedule, decide
+from flokoa_controller.controllers.schedule import (
+    Decision,
+    DueTimes,
+    LastProbe,
+    Schedule,
+    decide,
+    revalidation,
+)
 from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
 from flokoa_controller.controllers.specs import SpecCache, uid_of
 from flokoa_controller.controllers.status import (
@@ -60,6 +71,7 @@ from flokoa_controller.controllers.status import (
     metadata_of,
     reconcile_latest,
     status_of,
+    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
 from flokoa_controller.providers.result import ProbeResult
@@ -238,7 +250,8 @@ class ModelProviderReconciler:
 
     ``providers``/``secrets``: the informer stores (Secrets as digests). ``writer``: status
     writes. ``prober``: Secret reads and probes. ``recorder``: events. ``schedule``: probe
-    timing. ``now``: wall clock (UTC) for status timestamps.
+    timing. ``now``: wall clock (UTC) for status timestamps and the probe schedule.
+    The due time of each provider's next probe is kept in memory (:class:`.DueTimes`).
     """
 
     def __init__(
@@ -261,6 +274,8 @@ class ModelProviderReconciler:
         self.schedule = schedule or Schedule()
         self.now = now
         self._specs = SpecCache(ModelProviderSpec.model_validate)
+        self.due = DueTimes()
+        """When each provider's next probe is due (dropped when the provider is gone)."""
 
     def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.secrets.get_by(name, namespace)
@@ -272,6 +287,8 @@ class ModelProviderReconciler:
         or deleted and re-created while the probe ran) is requeued, rate limited, to
         reconcile the new state; it is not an error (:func:`.status.reconcile_latest`).
         """
+        if self.providers.get_by(request.name, request.namespace) is None:
+            self.due.forget(str(request))
         return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
@@ -305,16 +322,21 @@ class ModelProviderReconciler:
             await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
             return Result()
 
-        uid = str(metadata_of(obj).get("uid") or request)
+        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
+        now = self.now()
         decision = decide(
-            self.now(),
+            now,
             last_probe(status),
             generation=generation,
             secret_hash=cached.secret_hash,
             schedule=self.schedule,
             seed=uid,
         )
+        decision, due = revalidation(
+            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
+        )
         if not decision.probe:
+            self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
         log.debug("Probing provider (%s)", decision.cause)
 
@@ -336,17 +358,23 @@ class ModelProviderReconciler:
             )
         now = self.now()
         base["secretHash"] = read_hash or cached.secret_hash
-        base["lastProbeTime"] = format_time(now)
+        unchanged = desired_status(status, base, verdict, generation, now)
+        changed = status_patch(status, unchanged, MANAGED_STATUS_FIELDS) is not None
+        if changed or not status.get("lastProbeTime"):
+            base["lastProbeTime"] = format_time(now)  # the outcome changes the status
         desired = await self._commit(obj, status, base, verdict, generation, now=now)
+        last = last_probe(desired)
         following = decide(
             now,
-            last_probe(desired),
+            replace(last, time=now) if last is not None else None,
             generation=generation,
             secret_hash=str(base["secretHash"]),
             schedule=self.schedule,
             seed=uid,
         )
-        return Result(requeue_after=_next(following, self.schedule))
+        delay = _next(following, self.schedule)
+        self.due.set(key, uid, now + timedelta(seconds=delay))
+        return Result(requeue_after=delay)
 
     async def _commit(
         self,

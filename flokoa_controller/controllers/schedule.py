@@ -1,30 +1,36 @@
-"""When to probe a ModelProvider: on change, after a jittered interval, or after a backoff.
+"""When to probe a ModelProvider (or check a Model): on change, after a jittered interval,
+or after a backoff.
 
-The decision is derived from the object's own status (``observedGeneration``,
-``secretHash``, ``lastProbeTime`` and the conditions), never from memory, so a restarted
-controller (or a new leader) makes the same decision as the one before it: a converged
-provider is not probed again until its interval has passed.
+Changes are read from the object's own status (``observedGeneration``, ``secretHash``,
+``lastProbeTime`` and the conditions), so a restarted controller (or a new leader) sees them
+exactly as the one before it did. The time of the last probe is kept in memory
+(:class:`DueTimes`), because a probe whose outcome changes nothing writes nothing: a
+converged, unchanged cluster costs zero writes. ``lastProbeTime`` is therefore the time of
+the last probe that changed the status.
 
 - **Change**: the spec generation or the ``secretHash`` differ from the ones the last probe
   saw, or the status is not the outcome of a check at all → probe now.
 - **Re-validation**: after a conclusive outcome (success, rejected credentials, wrong URL,
-  untrusted certificate, ...) the next probe is due ``interval * (1 + jitter)`` after
-  ``lastProbeTime``. The jitter (up to 10 %) is derived from the object's UID and the probe
-  time, so providers created together spread out, and a restart does not reshuffle them.
+  untrusted certificate, ...) the next probe is due ``interval * (1 + jitter)`` after the
+  last probe (remembered, else ``lastProbeTime``). The jitter (up to 10 %) is derived from
+  the object's UID and the probe time, so providers created together spread out.
+- **Start-up**: with nothing remembered (a restart, a new leader), an object whose
+  re-validation is overdue by its status is due at a point in ``[now, now + interval)``
+  derived from its UID (:func:`revalidation`): a restart probes and writes nothing at once,
+  and the overdue objects spread over one interval instead of arriving as a herd.
 - **Backoff**: after a transient failure (5xx, timeout, unreachable, a Secret read that
   failed) the next attempt waits as long as the failure has lasted so far — the time between
-  the condition's ``lastTransitionTime`` (the start of the outage) and ``lastProbeTime`` —
+  the condition's ``lastTransitionTime`` (the start of the outage) and the last attempt —
   clamped to ``[base, cap]``. Attempts thus double their spacing (1 s, 1 s, 2 s, 4 s, ...)
-  up to ``cap``, and the series survives restarts because it is read back from status.
+  up to ``cap``; the outage start is read back from status, so the series survives restarts.
 
 Models (:func:`decide_check`) follow the same rules, read from *their* status
 (``lastCheckTime``, ``observedGeneration``, ``providerHash``): a Model is checked when it
 changed, when the provider state its last check relied on (``providerHash``: the provider's
-UID, generation, ``secretHash`` and ``lastProbeTime``) is no longer the current one — so
-after every probe of its provider, i.e. at the provider's jittered re-validation interval
-and right after a rotation — or, after a transient failure, once the backoff has passed. A
-conclusive answer has no timer of its own: the provider's next probe brings it back, so a
-Model is never checked twice for one probe of its provider.
+UID, generation, ``secretHash`` and ``lastProbeTime`` — which move only when a probe of the
+provider changed its status, e.g. a rotation or a revoked key) is no longer the current one,
+at its own jittered re-validation interval after a conclusive answer, or, after a transient
+failure, once the backoff has passed.
 """
 
 from __future__ import annotations
@@ -43,12 +49,14 @@ __all__ = [
     "DEFAULT_REVALIDATE_INTERVAL",
     "RETRY_REASONS",
     "Decision",
+    "DueTimes",
     "LastCheck",
     "LastProbe",
     "Schedule",
     "decide",
     "decide_check",
     "jitter_fraction",
+    "revalidation",
 ]
 
 DEFAULT_REVALIDATE_INTERVAL: Final = 600.0
@@ -115,11 +123,11 @@ class Decision:
     probe: bool
     """Whether to read the Secrets and probe now."""
     requeue_after: float
-    """When not probing: seconds until the next probe is due (> 0), or 0 when no timer is
-    needed (a Model's conclusive answer: its provider's next probe brings it back)."""
+    """When not probing: seconds until the next probe is due (> 0)."""
     cause: str
-    """Why (for logs): ``new``, ``generation``, ``secretHash``, ``provider``, ``interval``,
-    ``retry``, ``fresh`` (nothing due yet)."""
+    """Why (for logs): ``new``, ``generation``, ``secretHash``, ``provider`` (changes),
+    ``interval``, ``retry``, ``due`` (a remembered due time passed), ``fresh`` (nothing due
+    yet), ``start`` (overdue by status after a restart: spread over one interval)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +199,14 @@ def decide_check(
     generation: int,
     provider_hash: str,
     schedule: Schedule,
+    seed: str,
 ) -> Decision:
-    """Whether to check a Model now, given its last check recorded in status.
+    """Whether to check a Model now, given its last check (``last``, from status).
 
     ``last`` is ``None`` when the status is not the outcome of a check (never checked, or
     the provider was missing or not ready, or the spec invalid). ``provider_hash``
-    describes the provider as it is now.
+    describes the provider as it is now. ``seed`` (the Model's UID) feeds the jitter of
+    the re-validation interval together with the last check time.
     """
     if last is None:
         return Decision(True, 0.0, "new")
@@ -205,7 +215,12 @@ def decide_check(
     if last.provider_hash != provider_hash:
         return Decision(True, 0.0, "provider")
     if last.reason not in RETRY_REASONS:
-        return Decision(False, 0.0, "fresh")
+        jitter = jitter_fraction(f"{seed}@{last.time.isoformat()}", schedule.jitter)
+        due = min(last.time, now) + timedelta(seconds=schedule.interval * (1.0 + jitter))
+        remaining = (due - now).total_seconds()
+        if remaining <= 0:
+            return Decision(True, 0.0, "interval")
+        return Decision(False, remaining, "fresh")
     # lastCheckTime has whole seconds: count from the end of that second, so the wait is
     # never shorter than the backoff; a clock ahead of ours must not postpone the retry.
     checked = min(last.time, now) + timedelta(seconds=1)
@@ -214,3 +229,72 @@ def decide_check(
     if remaining <= 0:
         return Decision(True, 0.0, "retry")
     return Decision(False, remaining, "fresh")
+
+
+CHANGE_CAUSES: Final = frozenset({"new", "generation", "secretHash", "provider"})
+"""Decision causes that mean the object (or what its last check relied on) changed."""
+
+
+def revalidation(
+    now: datetime,
+    decision: Decision,
+    remembered: datetime | None,
+    *,
+    schedule: Schedule,
+    seed: str,
+) -> tuple[Decision, datetime | None]:
+    """Combine the status' ``decision`` with the ``remembered`` due time of the next probe.
+
+    Returns the decision and the due time to remember (``None``: probe now, nothing to
+    remember). A change always probes now. A remembered due time governs the timing
+    otherwise. With nothing remembered (a restart), an object overdue for re-validation by
+    its status is due at a point in ``[now, now + interval)`` derived from ``seed`` (its
+    UID), so that a restart costs no probe at once and the overdue objects spread out; an
+    overdue retry is made now.
+    """
+    if decision.probe and decision.cause in CHANGE_CAUSES:
+        return decision, None
+    if remembered is not None:
+        remaining = (remembered - now).total_seconds()
+        if remaining <= 0:
+            return Decision(True, 0.0, "due"), None
+        return Decision(False, remaining, "fresh"), remembered
+    if decision.probe and decision.cause == "interval":
+        spread = max(1e-3, schedule.interval * jitter_fraction(f"{seed}@start", 1.0))
+        return Decision(False, spread, "start"), now + timedelta(seconds=spread)
+    if decision.probe:
+        return decision, None
+    return decision, now + timedelta(seconds=decision.requeue_after)
+
+
+class DueTimes:
+    """When the next probe of each object is due, in memory.
+
+    Keyed by the object's ``namespace/name``, and valid for one UID only (an object deleted
+    and re-created under the same name starts afresh). Reconcilers drop the entry of an
+    object that is gone, so at most one entry per live object is held.
+    """
+
+    def __init__(self) -> None:
+        """An empty table."""
+        self._due: dict[str, tuple[str, datetime]] = {}
+
+    def __len__(self) -> int:
+        """How many objects have a due time."""
+        return len(self._due)
+
+    def get(self, key: str, uid: str) -> datetime | None:
+        """The due time remembered for ``key`` with ``uid`` (``None``: nothing remembered)."""
+        entry = self._due.get(key)
+        return entry[1] if entry is not None and entry[0] == uid else None
+
+    def set(self, key: str, uid: str, due: datetime | None) -> None:
+        """Remember ``due`` for ``key`` with ``uid`` (``None`` forgets it)."""
+        if due is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = (uid, due)
+
+    def forget(self, key: str) -> None:
+        """Drop what is remembered for ``key``."""
+        self._due.pop(key, None)

@@ -1,4 +1,4 @@
-"""End to end: when a Model is checked again is read from its status, not from memory.
+"""End to end: after a restart, when a Model is checked again is read from its status.
 
 The wall clock of the controllers is a :class:`StoppedClock` the test moves by hand, so
 "nothing is due yet" and "the backoff has passed" do not depend on how fast the machine is.

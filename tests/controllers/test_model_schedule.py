@@ -94,15 +94,16 @@ def test_outage_starts_no_earlier_than_the_provider_turned_ready() -> None:
 
 def test_changes_check_now() -> None:
     last = LastCheck(T0, 2, "ph", Reason.MODEL_FOUND)
-    d = decide_check(T0, None, generation=2, provider_hash="ph", schedule=S)
+    d = decide_check(T0, None, generation=2, provider_hash="ph", schedule=S, seed="u")
     assert (d.probe, d.cause) == (True, "new")
-    d = decide_check(T0, last, generation=3, provider_hash="ph", schedule=S)
+    d = decide_check(T0, last, generation=3, provider_hash="ph", schedule=S, seed="u")
     assert (d.probe, d.cause) == (True, "generation")
-    d = decide_check(T0, last, generation=2, provider_hash="other", schedule=S)
+    d = decide_check(T0, last, generation=2, provider_hash="other", schedule=S, seed="u")
     assert (d.probe, d.cause) == (True, "provider")
 
 
-def test_a_conclusive_answer_waits_for_the_provider_however_long() -> None:
+def test_a_conclusive_answer_is_checked_again_after_the_jittered_interval() -> None:
+    """A conclusive answer has its own re-validation timer: interval * (1 + jitter)."""
     for reason in (
         Reason.MODEL_FOUND,
         Reason.MODEL_NOT_FOUND,
@@ -110,17 +111,22 @@ def test_a_conclusive_answer_waits_for_the_provider_however_long() -> None:
         Reason.INVALID_CREDENTIALS,
     ):
         last = LastCheck(T0, 2, "ph", reason)
-        for later in (0, 700, 86_400):
-            d = decide_check(
-                T0 + timedelta(seconds=later), last, generation=2, provider_hash="ph", schedule=S
-            )
-            assert (d.probe, d.requeue_after) == (False, 0.0), (reason, later)
+        d = decide_check(T0, last, generation=2, provider_hash="ph", schedule=S, seed="u")
+        assert not d.probe
+        assert S.interval <= d.requeue_after < S.interval * (1 + S.jitter)
+        due = T0 + timedelta(seconds=d.requeue_after)
+        d = decide_check(due, last, generation=2, provider_hash="ph", schedule=S, seed="u")
+        assert (d.probe, d.cause) == (True, "interval"), reason
+        early = due - timedelta(seconds=1)
+        d = decide_check(early, last, generation=2, provider_hash="ph", schedule=S, seed="u")
+        assert not d.probe
+        assert d.requeue_after == 1.0
 
 
 def test_transient_failure_backs_off_by_the_outage_length() -> None:
     def wait(at: datetime, since: datetime, now: datetime) -> float:
         last = LastCheck(at, 2, "ph", Reason.PROVIDER_UNAVAILABLE, since)
-        d = decide_check(now, last, generation=2, provider_hash="ph", schedule=S)
+        d = decide_check(now, last, generation=2, provider_hash="ph", schedule=S, seed="u")
         return 0.0 if d.probe else d.requeue_after
 
     # first failure: base (1 s), counted from the end of the recorded second
@@ -134,11 +140,11 @@ def test_transient_failure_backs_off_by_the_outage_length() -> None:
     short = Schedule(interval=30, backoff_cap=300)
     last = LastCheck(T0 + timedelta(hours=2), 2, "ph", Reason.TIMEOUT, T0)
     d = decide_check(
-        T0 + timedelta(hours=2), last, generation=2, provider_hash="ph", schedule=short
+        T0 + timedelta(hours=2), last, generation=2, provider_hash="ph", schedule=short, seed="u"
     )
     assert d.requeue_after == 31.0
     # a check time ahead of our clock does not postpone the retry
     assert wait(T0 + timedelta(hours=1), T0 + timedelta(hours=1), T0) == 2.0
     # a change beats the backoff
     last = LastCheck(T0, 2, "ph", Reason.TIMEOUT, T0)
-    assert decide_check(T0, last, generation=2, provider_hash="new", schedule=S).probe
+    assert decide_check(T0, last, generation=2, provider_hash="new", schedule=S, seed="u").probe

@@ -66,7 +66,8 @@ async def test_revocation_found_by_revalidation(make_harness: MakeHarness) -> No
         await h.wait_reason("model", "m", "ProviderNotReady", within=10)
         h.fakes.openai.keys.add(key)
         await h.wait_reason("provider", "p", "ProbeSucceeded", within=10)
-        # the Model is re-checked after its provider's new probe (the model existence too)
+        # the Model is re-checked at its own re-validation interval (the model existence too):
+        # the provider's unchanged probes write nothing, so they no longer bring it back
         h.fakes.openai.models.discard("gpt-4o")
         await h.wait_reason("model", "m", "ModelNotFound", within=10)
 

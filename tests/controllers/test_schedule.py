@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flokoa_controller.controllers.conditions import Reason
-from flokoa_controller.controllers.schedule import LastProbe, Schedule, decide, jitter_fraction
+from flokoa_controller.controllers.schedule import (
+    Decision,
+    DueTimes,
+    LastProbe,
+    Schedule,
+    decide,
+    jitter_fraction,
+    revalidation,
+)
 
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 S = Schedule(interval=600, jitter=0.1, backoff_base=1, backoff_cap=300)
@@ -128,3 +136,53 @@ def test_failure_series_doubles() -> None:
         gaps.append(d.requeue_after)
         at = at + timedelta(seconds=d.requeue_after)
     assert gaps == [1, 1, 2, 4, 8, 16, 32, 64]
+
+
+def test_revalidation_a_change_probes_now_whatever_is_remembered() -> None:
+    later = T0 + timedelta(seconds=500)
+    for cause in ("new", "generation", "secretHash", "provider"):
+        d, due = revalidation(T0, Decision(True, 0.0, cause), later, schedule=S, seed="u")
+        assert (d.probe, d.cause, due) == (True, cause, None)
+
+
+def test_revalidation_the_remembered_due_time_governs() -> None:
+    """Status says "fresh" (its time is old or new): memory decides, both ways."""
+    due_at = T0 + timedelta(seconds=30)
+    for status in (Decision(False, 5.0, "fresh"), Decision(True, 0.0, "interval")):
+        d, due = revalidation(T0, status, due_at, schedule=S, seed="u")
+        assert (d.probe, d.requeue_after, due) == (False, 30.0, due_at)
+        d, due = revalidation(due_at, status, due_at, schedule=S, seed="u")
+        assert (d.probe, d.cause, due) == (True, "due", None)
+
+
+def test_revalidation_after_a_restart_spreads_overdue_objects_over_one_interval() -> None:
+    """Nothing remembered, overdue by status: due in [now, now + interval), per UID."""
+    overdue = Decision(True, 0.0, "interval")
+    waits = []
+    for i in range(200):
+        d, due = revalidation(T0, overdue, None, schedule=S, seed=f"uid-{i}")
+        assert not d.probe
+        assert d.cause == "start"
+        assert 0 < d.requeue_after < S.interval
+        assert due == T0 + timedelta(seconds=d.requeue_after)
+        waits.append(d.requeue_after)
+    # spread out, not a herd: every tenth of the interval gets some
+    assert {int(w // (S.interval / 10)) for w in waits} == set(range(10))
+    # an overdue retry is made now; a status not yet due is remembered as is
+    d, due = revalidation(T0, Decision(True, 0.0, "retry"), None, schedule=S, seed="u")
+    assert (d.probe, due) == (True, None)
+    d, due = revalidation(T0, Decision(False, 42.0, "fresh"), None, schedule=S, seed="u")
+    assert (d.probe, due) == (False, T0 + timedelta(seconds=42))
+
+
+def test_due_times_hold_one_uid_per_key() -> None:
+    due = DueTimes()
+    due.set("ns/p", "uid-1", T0)
+    assert due.get("ns/p", "uid-1") == T0
+    assert due.get("ns/p", "uid-2") is None  # re-created under the same name
+    due.set("ns/p", "uid-2", None)
+    assert len(due) == 0
+    due.set("ns/p", "uid-2", T0)
+    due.forget("ns/p")
+    assert due.get("ns/p", "uid-2") is None
+    assert len(due) == 0

@@ -1,0 +1,128 @@
+"""End to end: a re-validation whose outcome is unchanged writes nothing.
+
+Probes and model checks are counted from the fake's request log (the provider probe is
+``GET /v1/models``, a model check ``GET /v1/models/{id}``), status writes from envtest's
+audit log. The re-validation interval is short (0.5 s) so several pass in a test; the
+restart test uses a clock the test moves by hand instead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from flokoa_controller.controllers.setup import ControllerSettings
+
+if TYPE_CHECKING:
+    from conftest import Harness, MakeHarness
+
+INTERVAL = 0.5
+
+
+class StoppedClock:
+    """A wall clock that moves only when told to (whole seconds, like status times)."""
+
+    def __init__(self) -> None:
+        self.time = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += timedelta(seconds=seconds)
+
+
+def model_checks(h: Harness) -> int:
+    return len(h.fakes.openai.requests_to("/v1/models/"))
+
+
+def provider_probes(h: Harness) -> int:
+    return len([r for r in h.fakes.openai.requests if r.path == "/v1/models"])
+
+
+def writes(h: Harness) -> tuple[int, int]:
+    return len(h.status_writes()), len(h.status_writes("models"))
+
+
+async def test_unchanged_revalidations_write_nothing(make_harness: MakeHarness) -> None:
+    """Several intervals pass: the provider is probed and the Model checked again each
+    time, and no status is written; a revoked key then costs exactly one provider write
+    (with a new lastProbeTime), and the re-validations after it none."""
+    async with make_harness(settings=ControllerSettings(revalidate_interval=INTERVAL)) as h:
+        if h.api is None:
+            pytest.skip("needs the envtest audit log")
+        key = h.fakes.openai.keys.new()
+        await h.put_secret("openai-key", {"api-key": key})
+        await h.put_provider("p", h.openai_spec())
+        await h.put_model("m", "p", "gpt-4o")
+        converged = await h.wait_reason("provider", "p", "ProbeSucceeded")
+        await h.wait_reason("model", "m", "ModelFound", status="True")
+        await h.settle()
+        written, probes, checks = writes(h), provider_probes(h), model_checks(h)
+
+        await h.wait_for(
+            lambda: provider_probes(h) >= probes + 3 and model_checks(h) >= checks + 3,
+            what="three re-validations",
+        )
+        assert writes(h) == written, "an unchanged re-validation wrote a status"
+        provider = h.provider("p")
+        assert provider is not None
+        assert provider["status"]["lastProbeTime"] == converged["status"]["lastProbeTime"]
+
+        # more than a second has passed since the converging probe: a new lastProbeTime
+        h.fakes.openai.keys.revoke(key)
+        bad = await h.wait_reason("provider", "p", "InvalidCredentials", status="False")
+        await h.wait_reason("model", "m", "ProviderNotReady", status="False")
+        assert bad["status"]["lastProbeTime"] > converged["status"]["lastProbeTime"]
+        assert writes(h)[0] == written[0] + 1
+        # the Model's own re-check may see the revoked key before its provider's probe
+        # does (InvalidCredentials, then ProviderNotReady): one or two outcome changes
+        assert written[1] + 1 <= writes(h)[1] <= written[1] + 2
+        written, probes = writes(h), provider_probes(h)
+        await h.wait_for(lambda: provider_probes(h) >= probes + 3, what="more re-validations")
+        await h.settle()
+        assert writes(h) == written, "an unchanged failing re-validation wrote a status"
+
+
+async def test_restart_spreads_overdue_revalidations(make_harness: MakeHarness) -> None:
+    """After a restart, providers and Models overdue by their status are neither probed
+    nor written at once: each is due at a point within one interval, spread by UID."""
+    clock = StoppedClock()
+    async with make_harness(now=clock) as h:
+        if h.api is None:
+            pytest.skip("needs the envtest audit log")
+        await h.put_secret("openai-key", {"api-key": h.fakes.openai.api_key})
+        names = [f"p{i}" for i in range(4)]
+        for name in names:
+            await h.put_provider(name, h.openai_spec())
+            await h.put_model(f"m-{name}", name, "gpt-4o")
+        for name in names:
+            await h.wait_reason("provider", name, "ProbeSucceeded")
+            await h.wait_reason("model", f"m-{name}", "ModelFound", status="True")
+        await h.settle()
+        written, probes, checks = writes(h), provider_probes(h), model_checks(h)
+        assert (probes, checks) == (4, 4)
+
+        clock.advance(3600)  # every status is far overdue
+        before = h.reconciles("modelprovider"), h.reconciles("model")
+        await h.restart()
+        await h.settle({"modelprovider": before[0] + 4, "model": before[1] + 4})
+        assert (provider_probes(h), model_checks(h)) == (probes, checks), "a probe burst"
+        assert writes(h) == written, "a status was written after the restart"
+
+        interval = h.controllers.provider_reconciler.schedule.interval
+        for reconciler, kind, prefix in (
+            (h.controllers.provider_reconciler, "provider", ""),
+            (h.controllers.model_reconciler, "model", "m-"),
+        ):
+            dues = []
+            for name in names:
+                obj = h.provider(name) if kind == "provider" else h.model(prefix + name)
+                assert obj is not None
+                due = reconciler.due.get(f"{h.namespace}/{prefix}{name}", obj["metadata"]["uid"])
+                assert due is not None
+                assert clock() <= due < clock() + timedelta(seconds=interval)
+                dues.append(due)
+            assert len(set(dues)) == len(names), f"{kind}s due at the same time"
