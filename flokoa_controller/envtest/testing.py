@@ -18,6 +18,7 @@ import ssl
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,20 @@ class Cluster:
     def is_envtest(self) -> bool:
         """Whether this is envtest (fault knobs and audit available)."""
         return self.api is not None
+
+
+class StoppedClock:
+    """A wall clock for tests that moves only when told to (whole seconds, like status times)."""
+
+    def __init__(self) -> None:
+        self.time = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward."""
+        self.time += timedelta(seconds=seconds)
 
 
 def closed_port() -> int:

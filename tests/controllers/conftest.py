@@ -288,6 +288,18 @@ class Harness:
         self.task = asyncio.create_task(self.manager.run())
         await self.wait_for(lambda: self.manager.ready, within=30, what="caches")
 
+    def model_checks(self) -> int:
+        """Model checks the fake OpenAI endpoint received."""
+        return len(self.fakes.openai.requests_to("/v1/models/"))
+
+    def provider_probes(self) -> int:
+        """Provider probes (model lists) the fake OpenAI endpoint received."""
+        return len([r for r in self.fakes.openai.requests if r.path == "/v1/models"])
+
+    def write_counts(self) -> tuple[int, int]:
+        """The controller's status writes so far: (ModelProviders, Models)."""
+        return len(self.status_writes()), len(self.status_writes("models"))
+
     def status_writes(self, resource: str = "modelproviders") -> list[Any]:
         """Status writes the controller made (envtest audit; the test's own are left out)."""
         assert self.api is not None

@@ -8,7 +8,6 @@ probe is ``GET /v1/models``), status writes from envtest's audit log.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,36 +15,12 @@ import pytest
 from flokoa_controller.controllers.conditions import format_time
 from flokoa_controller.controllers.model import provider_hash
 from flokoa_controller.controllers.resources import MODELPROVIDERS
+from flokoa_controller.envtest.testing import StoppedClock
 
 if TYPE_CHECKING:
     from conftest import Harness, MakeHarness
 
 FLAKY = "/v1/models/gpt-4o-mini"
-
-
-class StoppedClock:
-    """A wall clock that moves only when told to (whole seconds, like status times)."""
-
-    def __init__(self) -> None:
-        self.time = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.time
-
-    def advance(self, seconds: float) -> None:
-        self.time += timedelta(seconds=seconds)
-
-
-def model_checks(h: Harness) -> int:
-    return len(h.fakes.openai.requests_to("/v1/models/"))
-
-
-def provider_probes(h: Harness) -> int:
-    return len([r for r in h.fakes.openai.requests if r.path == "/v1/models"])
-
-
-def writes(h: Harness) -> tuple[int, int]:
-    return len(h.status_writes()), len(h.status_writes("models"))
 
 
 async def _converge(h: Harness) -> None:
@@ -72,20 +47,20 @@ async def test_restart_checks_nothing_and_writes_nothing(make_harness: MakeHarne
         failed = await h.wait_reason("model", "flaky", "ProviderUnavailable", status="False")
         assert failed["status"]["lastCheckTime"] == format_time(clock())
         await h.settle()
-        checks, probes, written = model_checks(h), provider_probes(h), writes(h)
+        checks, probes, written = h.model_checks(), h.provider_probes(), h.write_counts()
         assert checks == 3  # found, missing, and one failed attempt for flaky (clock stopped)
 
         before = h.reconciles("model")
         await h.restart()
         await h.settle({"model": before + 3})  # every Model reconciled by the new manager
-        assert model_checks(h) == checks, "a model was checked again after the restart"
-        assert provider_probes(h) == probes
-        assert writes(h) == written, "a status was written after the restart"
+        assert h.model_checks() == checks, "a model was checked again after the restart"
+        assert h.provider_probes() == probes
+        assert h.write_counts() == written, "a status was written after the restart"
 
         # the backoff read from status: due two seconds after the failed check (whole
         # seconds are counted from the end of the second the check was in)
         clock.advance(2)
-        await h.wait_for(lambda: model_checks(h) > checks, what="the retry", within=10)
+        await h.wait_for(lambda: h.model_checks() > checks, what="the retry", within=10)
         assert len(h.fakes.openai.requests_to(FLAKY)) == 2
         h.fakes.openai.forced.clear()
         clock.advance(60)
@@ -107,7 +82,7 @@ async def test_provider_probed_before_the_restart_rechecks_its_models(
             pytest.skip("needs the envtest audit log")
         await _converge(h)
         await h.settle()
-        checks, probes = model_checks(h), provider_probes(h)
+        checks, probes = h.model_checks(), h.provider_probes()
 
         async def probed_meanwhile() -> None:
             clock.advance(60)
@@ -120,12 +95,12 @@ async def test_provider_probed_before_the_restart_rechecks_its_models(
             )
 
         before = h.reconciles("model")
-        written = writes(h)
+        written = h.write_counts()
         await h.restart(probed_meanwhile)
         await h.settle({"model": before + 2})
-        await h.wait_for(lambda: model_checks(h) == checks + 2, what="both models re-checked")
-        assert provider_probes(h) == probes, "the provider was not due"
-        assert writes(h) == (written[0], written[1] + 2)  # the test's own write not counted
+        await h.wait_for(lambda: h.model_checks() == checks + 2, what="both models re-checked")
+        assert h.provider_probes() == probes, "the provider was not due"
+        assert h.write_counts() == (written[0], written[1] + 2)  # the test's own write not counted
         provider = h.provider("p")
         assert provider is not None
         for name in ("found", "missing"):
@@ -139,7 +114,7 @@ async def test_provider_probed_before_the_restart_rechecks_its_models(
             )
             assert obj["status"]["providerHash"] == provider_hash(provider)
         await h.settle()
-        assert model_checks(h) == checks + 2
+        assert h.model_checks() == checks + 2
 
 
 async def test_rotation_within_the_same_second_rechecks_models(
@@ -153,7 +128,7 @@ async def test_rotation_within_the_same_second_rechecks_models(
         await h.settle()
         first = h.provider("p")
         assert first is not None
-        checks = model_checks(h)
+        checks = h.model_checks()
 
         new_key = h.fakes.openai.keys.new()
         await h.put_secret("openai-key", {"api-key": new_key})
@@ -164,8 +139,8 @@ async def test_rotation_within_the_same_second_rechecks_models(
             where=lambda o: o["status"]["secretHash"] != first["status"]["secretHash"],
         )
         assert second["status"]["lastProbeTime"] == first["status"]["lastProbeTime"]
-        await h.wait_for(lambda: model_checks(h) == checks + 2, what="models re-checked")
+        await h.wait_for(lambda: h.model_checks() == checks + 2, what="models re-checked")
         rechecked = h.fakes.openai.requests_to("/v1/models/")[-2:]
         assert {r.header("Authorization") for r in rechecked} == {f"Bearer {new_key}"}
         await h.settle()
-        assert model_checks(h) == checks + 2
+        assert h.model_checks() == checks + 2

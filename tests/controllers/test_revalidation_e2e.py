@@ -8,42 +8,18 @@ restart test uses a clock the test moves by hand instead.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from flokoa_controller.controllers.setup import ControllerSettings
+from flokoa_controller.envtest.testing import StoppedClock
 
 if TYPE_CHECKING:
-    from conftest import Harness, MakeHarness
+    from conftest import MakeHarness
 
 INTERVAL = 0.5
-
-
-class StoppedClock:
-    """A wall clock that moves only when told to (whole seconds, like status times)."""
-
-    def __init__(self) -> None:
-        self.time = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.time
-
-    def advance(self, seconds: float) -> None:
-        self.time += timedelta(seconds=seconds)
-
-
-def model_checks(h: Harness) -> int:
-    return len(h.fakes.openai.requests_to("/v1/models/"))
-
-
-def provider_probes(h: Harness) -> int:
-    return len([r for r in h.fakes.openai.requests if r.path == "/v1/models"])
-
-
-def writes(h: Harness) -> tuple[int, int]:
-    return len(h.status_writes()), len(h.status_writes("models"))
 
 
 async def test_unchanged_revalidations_write_nothing(make_harness: MakeHarness) -> None:
@@ -60,13 +36,13 @@ async def test_unchanged_revalidations_write_nothing(make_harness: MakeHarness) 
         converged = await h.wait_reason("provider", "p", "ProbeSucceeded")
         await h.wait_reason("model", "m", "ModelFound", status="True")
         await h.settle()
-        written, probes, checks = writes(h), provider_probes(h), model_checks(h)
+        written, probes, checks = h.write_counts(), h.provider_probes(), h.model_checks()
 
         await h.wait_for(
-            lambda: provider_probes(h) >= probes + 3 and model_checks(h) >= checks + 3,
+            lambda: h.provider_probes() >= probes + 3 and h.model_checks() >= checks + 3,
             what="three re-validations",
         )
-        assert writes(h) == written, "an unchanged re-validation wrote a status"
+        assert h.write_counts() == written, "an unchanged re-validation wrote a status"
         provider = h.provider("p")
         assert provider is not None
         assert provider["status"]["lastProbeTime"] == converged["status"]["lastProbeTime"]
@@ -76,14 +52,14 @@ async def test_unchanged_revalidations_write_nothing(make_harness: MakeHarness) 
         bad = await h.wait_reason("provider", "p", "InvalidCredentials", status="False")
         await h.wait_reason("model", "m", "ProviderNotReady", status="False")
         assert bad["status"]["lastProbeTime"] > converged["status"]["lastProbeTime"]
-        assert writes(h)[0] == written[0] + 1
+        assert h.write_counts()[0] == written[0] + 1
         # the Model's own re-check may see the revoked key before its provider's probe
         # does (InvalidCredentials, then ProviderNotReady): one or two outcome changes
-        assert written[1] + 1 <= writes(h)[1] <= written[1] + 2
-        written, probes = writes(h), provider_probes(h)
-        await h.wait_for(lambda: provider_probes(h) >= probes + 3, what="more re-validations")
+        assert written[1] + 1 <= h.write_counts()[1] <= written[1] + 2
+        written, probes = h.write_counts(), h.provider_probes()
+        await h.wait_for(lambda: h.provider_probes() >= probes + 3, what="more re-validations")
         await h.settle()
-        assert writes(h) == written, "an unchanged failing re-validation wrote a status"
+        assert h.write_counts() == written, "an unchanged failing re-validation wrote a status"
 
 
 async def test_restart_spreads_overdue_revalidations(make_harness: MakeHarness) -> None:
@@ -102,15 +78,15 @@ async def test_restart_spreads_overdue_revalidations(make_harness: MakeHarness) 
             await h.wait_reason("provider", name, "ProbeSucceeded")
             await h.wait_reason("model", f"m-{name}", "ModelFound", status="True")
         await h.settle()
-        written, probes, checks = writes(h), provider_probes(h), model_checks(h)
+        written, probes, checks = h.write_counts(), h.provider_probes(), h.model_checks()
         assert (probes, checks) == (4, 4)
 
         clock.advance(3600)  # every status is far overdue
         before = h.reconciles("modelprovider"), h.reconciles("model")
         await h.restart()
         await h.settle({"modelprovider": before[0] + 4, "model": before[1] + 4})
-        assert (provider_probes(h), model_checks(h)) == (probes, checks), "a probe burst"
-        assert writes(h) == written, "a status was written after the restart"
+        assert (h.provider_probes(), h.model_checks()) == (probes, checks), "a probe burst"
+        assert h.write_counts() == written, "a status was written after the restart"
 
         interval = h.controllers.provider_reconciler.schedule.interval
         for reconciler, kind, prefix in (
