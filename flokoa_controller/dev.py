@@ -51,6 +51,7 @@ from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists
 from flokoa_controller.kube.resources import CRDS, NAMESPACES, SECRETS, ResourceType
+from flokoa_controller.runtime import eventloop
 from flokoa_controller.runtime.logging import LOG_LEVELS, configure_logging
 from flokoa_controller.runtime.manager import Manager
 from flokoa_controller.runtime.options import ManagerOptions
@@ -450,6 +451,6 @@ def add_parser(
 def _handler(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
-        return asyncio.run(run_dev(args))
+        return eventloop.run(run_dev(args))
     except KeyboardInterrupt:
         return 0

@@ -40,6 +40,7 @@ __all__ = [
     "parse_time",
     "set_condition",
     "set_conditions",
+    "status_consistent",
 ]
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -301,3 +302,15 @@ def desired_status(
     ``generation`` at ``now``) and ``ready`` (whether ``verdict.ready`` is True)."""
     conditions = set_conditions(status.get("conditions"), verdict.updates(), generation, now)
     return {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}
+
+
+def status_consistent(status: Mapping[str, Any], base: Mapping[str, Any]) -> bool:
+    """Whether ``status`` is what the controller would have written: the ``base`` fields
+    (provider, observedGeneration, and a provider's endpoint and secretHash) as computed,
+    and ``ready`` in line with the Ready condition. Not so after somebody else edited the
+    status: the next reconcile probes (or checks) and writes it afresh instead of waiting
+    for the re-validation."""
+    ready = find_condition(status.get("conditions"), Type.READY)
+    if status.get("ready") is not (ready is not None and ready.get("status") == TRUE):
+        return False
+    return all(status.get(k) == v for k, v in base.items() if k != "lastProbeTime")

@@ -60,6 +60,7 @@ from flokoa_controller.controllers.conditions import (
     find_condition,
     format_time,
     parse_time,
+    status_consistent,
 )
 from flokoa_controller.controllers.modelprovider import (
     EventSink,
@@ -70,6 +71,7 @@ from flokoa_controller.controllers.modelprovider import (
 )
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
+    Decision,
     DueTimes,
     LastCheck,
     Schedule,
@@ -341,6 +343,8 @@ class ModelReconciler:
         decision, due = revalidation(
             now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
         )
+        if not decision.probe and not status_consistent(status, base):
+            decision, due = Decision(True, 0.0, "edited"), None
         if not decision.probe:
             self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
@@ -414,7 +418,8 @@ class ModelReconciler:
         ):
             return
         if status == TRUE:
-            if before is None or before.get("status") != TRUE:
+            if before is not None and before.get("status") != TRUE:
+                # a recovery only, as for providers: a first Ready is in the status
                 self.recorder.event(obj, "Normal", "ModelReady", message)
             return
         self.recorder.event(obj, "Warning", reason, message)

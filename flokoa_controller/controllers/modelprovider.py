@@ -53,6 +53,7 @@ from flokoa_controller.controllers.conditions import (
     find_condition,
     format_time,
     parse_time,
+    status_consistent,
 )
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
@@ -335,6 +336,8 @@ class ModelProviderReconciler:
         decision, due = revalidation(
             now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
         )
+        if not decision.probe and not status_consistent(status, base):
+            decision, due = Decision(True, 0.0, "edited"), None
         if not decision.probe:
             self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
@@ -397,7 +400,9 @@ class ModelProviderReconciler:
         was_ready = before is not None and before.get("status") == TRUE
         status, reason, message = verdict.ready
         if status == TRUE:
-            if not was_ready:
+            if before is not None and not was_ready:
+                # a recovery; becoming Ready at the first probe is news for the status
+                # only (10,000 providers created at once would cost 10,000 Event writes)
                 self.recorder.event(obj, "Normal", "ProviderReady", message)
             insecure_before = (
                 before is not None and was_ready and INSECURE_NOTE in str(before.get("message"))

@@ -45,6 +45,7 @@ from flokoa_controller.runtime.events import EventRecorder
 from flokoa_controller.runtime.informer import Informer
 from flokoa_controller.runtime.manager import Manager
 from flokoa_controller.runtime.options import ManagerOptions, add_env_flag, parse_duration
+from flokoa_controller.runtime.predicate import Predicate
 from flokoa_controller.runtime.store import key_of
 
 __all__ = [
@@ -280,9 +281,10 @@ def setup_controllers(
         keys = models.store.index_keys(MODELS_BY_PROVIDER, key_of(provider))
         return [_request(key) for key in sorted(keys)]
 
-    provider_controller.watch(providers)
+    # the watch's echo of a controller's own status write is not reconciled again
+    provider_controller.watch(providers, predicates=[_not_own_write(provider_writer)])
     provider_controller.watch(secrets, providers_of_secret)
-    model_controller.watch(models)
+    model_controller.watch(models, predicates=[_not_own_write(model_writer)])
     model_controller.watch(providers, models_of_provider)
 
     def leading() -> bool:
@@ -333,6 +335,11 @@ def setup_controllers(
         http=probe_http,
         recorder=recorder,
     )
+
+
+def _not_own_write(writer: StatusWriter) -> Predicate:
+    """Let through every update but the echo of ``writer``'s own status write."""
+    return Predicate(update=lambda _old, new: not writer.is_own_write(new))
 
 
 def _request(key: str) -> Request:

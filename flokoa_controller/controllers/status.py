@@ -157,6 +157,8 @@ class StatusWriter:
         self.rt = rt
         self.fence = fence
         self._written: dict[str, _Written] = {}
+        self._echoes: dict[str, str] = {}
+        """Per key, the resourceVersion of the last write whose watch event is still due."""
         self.handler = EventHandler(
             on_add=lambda obj, _initial: self._seen(obj),
             on_update=lambda _old, new: self._seen(new),
@@ -182,9 +184,39 @@ class StatusWriter:
     def _gone(self, obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> None:
         if isinstance(obj, DeletedFinalStateUnknown):
             self._written.pop(obj.key, None)
+            self._echoes.pop(obj.key, None)
             return
         with contextlib.suppress(ValueError):
-            self._written.pop(key_of(obj), None)
+            key = key_of(obj)
+            self._written.pop(key, None)
+            self._echoes.pop(key, None)
+
+    def is_own_write(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj``, delivered by the informer, is exactly what this writer's last
+        write of it returned (same resourceVersion): the watch's echo of our own write.
+
+        The reconcile that wrote it has already acted on that state (the write was
+        optimistically locked, so nothing changed in between), so the controller's watch
+        drops the echo instead of reconciling it again (a predicate in ``setup``). Each echo
+        is recognised once; an event past it (the echo was folded into a later change, or a
+        relist skipped it) forgets it.
+        """
+        if not self._echoes:
+            return False
+        try:
+            key = key_of(obj)
+        except ValueError:
+            return False
+        echo = self._echoes.get(key)
+        if echo is None:
+            return False
+        seen = _rv(obj)
+        if seen == echo:
+            del self._echoes[key]
+            return True
+        if _newer(seen, echo):
+            del self._echoes[key]
+        return False
 
     @staticmethod
     def _stale(cached: Mapping[str, Any], record: _Written) -> bool:
@@ -251,6 +283,7 @@ class StatusWriter:
             self._written[key] = _Written(
                 strip_managed_fields(written), str(metadata_of(written).get("uid") or ""), based_on
             )
+            self._echoes[key] = _rv(written)
         return True
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import ConfigError, load_config
+from flokoa_controller.runtime.eventloop import loop_factory
 from flokoa_controller.runtime.logging import configure_logging
 from flokoa_controller.runtime.manager import CacheSyncTimeout, LeaderElectionLost, Manager
 from flokoa_controller.runtime.options import ManagerOptions, add_manager_flags, options_from_args
@@ -66,10 +67,12 @@ def run_command(args: argparse.Namespace, plugin: object | None = None) -> int:
     try:
         configure_logging(args.log_format, args.log_level)
         options = options_from_args(args)
+        factory = loop_factory(options.event_loop)
     except ValueError as exc:
         log.error("Invalid configuration: %s", exc)
         return EXIT_USAGE
-    return asyncio.run(run_manager(options, plugin))
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(run_manager(options, plugin))
 
 
 async def run_manager(options: ManagerOptions, plugin: object | None = None) -> int:

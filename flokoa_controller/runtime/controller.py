@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,6 +45,12 @@ from typing import Any, Protocol
 from flokoa_controller.runtime import metrics
 from flokoa_controller.runtime.clock import Clock, monotonic
 from flokoa_controller.runtime.informer import DeletedFinalStateUnknown, EventHandler
+from flokoa_controller.runtime.predicate import (
+    Predicate,
+    allows_create,
+    allows_delete,
+    allows_update,
+)
 from flokoa_controller.runtime.ratelimiter import RateLimiter
 from flokoa_controller.runtime.workqueue import QueueShutDown, WorkQueue
 
@@ -214,23 +220,34 @@ class Controller:
         """Add ``request`` to the queue (coalesced with a pending one)."""
         self.queue.add(request)
 
-    def watch(self, informer: _Informer, mapper: Mapper | None = None) -> EventHandler:
+    def watch(
+        self,
+        informer: _Informer,
+        mapper: Mapper | None = None,
+        *,
+        predicates: Sequence[Predicate] = (),
+    ) -> EventHandler:
         """Enqueue requests for the informer's events; return the registered handler.
 
         Without ``mapper`` each event enqueues the object's own key (the primary kind). With
         ``mapper`` (a related kind) each event enqueues what the mapper returns; an update maps
         both the old and the new object so a changed reference releases its former target too.
         Deletes delivered as ``DeletedFinalStateUnknown`` tombstones map their last known
-        object.
+        object. An event any of ``predicates`` rejects enqueues nothing.
         """
         map_obj: Mapper = mapper if mapper is not None else _own_request
         add = self.queue.add
+        filters = tuple(predicates)
 
         def on_add(obj: dict[str, Any], is_in_initial_list: bool) -> None:
+            if filters and not allows_create(filters, obj):
+                return
             for request in map_obj(obj):
                 add(request)
 
         def on_update(old: dict[str, Any], new: dict[str, Any]) -> None:
+            if filters and not allows_update(filters, old, new):
+                return
             for request in map_obj(new):
                 add(request)
             if mapper is not None:
@@ -238,6 +255,8 @@ class Controller:
                     add(request)
 
         def on_delete(obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
+            if filters and not allows_delete(filters, obj):
+                return
             if isinstance(obj, DeletedFinalStateUnknown):
                 obj = obj.obj
             for request in map_obj(obj):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flokoa_controller.runtime.eventloop import EVENT_LOOPS
 from flokoa_controller.runtime.logging import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
@@ -255,6 +256,8 @@ class ManagerOptions:
     """Path of a kubeconfig file (else ``$KUBECONFIG``, in-cluster, ``~/.kube/config``)."""
     context: str | None = None
     """kubeconfig context to use (else the current one)."""
+    event_loop: str = "auto"
+    """``auto`` (uvloop when installed), ``uvloop`` or ``asyncio``."""
     log_format: str = "auto"
     """``json``, ``text`` or ``auto`` (JSON in a cluster or when not on a terminal)."""
     log_level: str = "info"
@@ -423,6 +426,14 @@ def add_manager_flags(parser: argparse.ArgumentParser) -> None:
         "server supports it, else list+watch.",
     )
 
+    add_env_flag(
+        work,
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default="auto",
+        help="auto: uvloop when installed (less CPU per request), else asyncio's own loop.",
+    )
+
     logs = parser.add_argument_group("logging")
     add_env_flag(
         logs,
@@ -461,6 +472,7 @@ def options_from_args(args: argparse.Namespace) -> ManagerOptions:
         streaming_list=args.streaming_list,
         kubeconfig=args.kubeconfig or None,
         context=args.context or None,
+        event_loop=args.event_loop,
         log_format=args.log_format,
         log_level=args.log_level,
         args=args,

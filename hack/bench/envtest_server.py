@@ -38,7 +38,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flokoa_bench import workload
+from flokoa_bench import loop, workload
 
 from flokoa_controller.envtest import APIServer
 
@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--bookmark-interval", type=float, default=60.0)
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
+        loop.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from flokoa_bench import loop
 from flokoa_bench.workload import KEY_PREFIX
 
 from flokoa_controller.envtest.fakes.openai import FakeOpenAI
@@ -75,7 +76,7 @@ async def serve() -> None:
 
 def main() -> None:
     """Serve until interrupted."""
-    asyncio.run(serve())
+    loop.run(serve())
 
 
 if __name__ == "__main__":

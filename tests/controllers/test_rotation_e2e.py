@@ -50,6 +50,14 @@ async def test_api_key_rotation(harness: Harness) -> None:
     fixed = await h.wait_reason("provider", "p", "ProbeSucceeded", status="True")
     assert fixed["status"]["secretHash"] == hash1  # same bytes, same hash
     await h.wait_reason("model", "m", "ModelFound", status="True")
+    # recoveries are events (a first Ready is not: the status says it)
+    await h.wait_event("p", "ProviderReady")
+    await h.wait_event("m", "ModelReady")
+    normal = [(e["involvedObject"]["name"], e["reason"], e["count"]) for e in await h.events()]
+    assert sorted(n for n in normal if n[1] in ("ProviderReady", "ModelReady")) == [
+        ("m", "ModelReady", 1),
+        ("p", "ProviderReady", 1),
+    ]
 
 
 async def test_revocation_found_by_revalidation(make_harness: MakeHarness) -> None:

@@ -26,6 +26,7 @@ from flokoa_controller.runtime.controller import (
 )
 from flokoa_controller.runtime.informer import Informer
 from flokoa_controller.runtime.logging import JSONFormatter
+from flokoa_controller.runtime.predicate import Predicate
 from flokoa_controller.runtime.ratelimiter import ItemExponentialFailureRateLimiter
 
 pytestmark = pytest.mark.looptime
@@ -495,3 +496,33 @@ async def test_mapper_update_maps_old_and_new() -> None:
     models.apply("MODIFIED", _provider("m", "new-provider", rv="2"))
     got = {await ctl.queue.get(), await ctl.queue.get()}
     assert got == {Request("ns", "old-provider"), Request("ns", "new-provider")}
+
+
+async def test_predicates_filter_each_event_kind() -> None:
+    """An event any predicate rejects enqueues nothing; the others pass unchanged."""
+    name = unique("predicate")
+    informer = Informer(cast(Any, None), SECRETS)
+    ctl = make(name, ScriptedReconciler(lambda r, a: _ok()))
+    ctl.watch(
+        informer,
+        predicates=[
+            Predicate(create=lambda obj: obj["metadata"]["name"] != "quiet"),
+            Predicate(update=lambda old, new: old["spec"] != new["spec"]),
+            Predicate(delete=lambda obj: False),
+        ],
+    )
+    informer.apply("ADDED", _provider("quiet", "s"))
+    informer.apply("ADDED", _provider("loud", "s"))
+    assert len(ctl.queue) == 1
+    assert await ctl.queue.get() == Request("ns", "loud")
+    ctl.queue.done(Request("ns", "loud"))
+
+    informer.apply("MODIFIED", _provider("loud", "s", rv="2"))  # spec unchanged: dropped
+    assert len(ctl.queue) == 0
+    informer.apply("MODIFIED", _provider("loud", "t", rv="3"))
+    assert len(ctl.queue) == 1
+    assert await ctl.queue.get() == Request("ns", "loud")
+    ctl.queue.done(Request("ns", "loud"))
+
+    informer.apply("DELETED", _provider("loud", "t", rv="3"))
+    assert len(ctl.queue) == 0

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flokoa_bench import report
+from flokoa_bench import loop, report
 from flokoa_bench.contenders import BENCH_DIR, CONTENDERS, REPO, LeaderElection
 from flokoa_bench.procs import spawn
 from flokoa_bench.scenarios import Params, Runner
@@ -208,4 +208,4 @@ def main(argv: list[str] | None = None) -> int:
             report.plot(results, args.plot)
         print(report.markdown(results))
         return 1 if (args.check and failures(results)) else 0
-    return asyncio.run(run(args))
+    return loop.run(run(args))

@@ -31,7 +31,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions: dict[str, str] = {}
-    for module in ("aiohttp", "kopf", "orjson"):
+    for module in ("aiohttp", "kopf", "orjson", "uvloop"):
         try:
             from importlib.metadata import version
 
@@ -219,7 +219,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append(
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
         f"Linux {m.get('kernel')}, Python {m.get('python')}, "
-        f"kopf {versions.get('kopf')}, aiohttp {versions.get('aiohttp')}; "
+        f"kopf {versions.get('kopf')}, aiohttp {versions.get('aiohttp')}, "
+        f"uvloop {versions.get('uvloop')} (every process's event loop); "
         f"commit {m.get('commit')}; run {meta.get('timestamp')}."
     )
     ns = {c: _get(scen.get("cold_start", {}).get(c), "n") for c in CONTENDERS}

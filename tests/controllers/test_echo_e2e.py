@@ -1,0 +1,66 @@
+"""End to end: the watch's echo of the controllers' own status writes is not reconciled.
+
+A status write comes back through the watch as an update with the resourceVersion the
+write returned. The reconcile that wrote it already acted on that state (the write was
+optimistically locked), so the controllers' watches drop that one event; any other
+update, including somebody else's edit of the status, is reconciled as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
+from flokoa_controller.controllers.resources import MODELPROVIDERS
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+
+async def test_own_write_costs_one_reconcile(harness: Harness) -> None:
+    h = harness
+    await h.put_secret("openai-key", {"api-key": h.fakes.openai.api_key})
+    await h.put_model("m", "p", "gpt-4o")  # waits for its provider
+    await h.wait_reason("model", "m", "ProviderNotFound", status="False")
+    await h.settle()
+    providers0 = h.reconciles("modelprovider")
+    models0 = h.reconciles("model")
+
+    await h.put_provider("p", h.openai_spec())
+    await h.wait_reason("provider", "p", "ProbeSucceeded")
+    await h.wait_reason("model", "m", "ModelFound", status="True")
+    reconciler = h.controllers.provider_reconciler
+    assert isinstance(reconciler, ModelProviderReconciler)
+    # both writes are in the caches (their echoes handled) and nothing is queued
+    await h.wait_for(
+        lambda: (
+            reconciler.writer.pending() == 0
+            and h.controllers.model_reconciler.writer.pending() == 0
+            and h.idle()
+        ),
+        what="echoes delivered",
+    )
+    # the provider: its ADDED event, and not its own status write
+    assert h.reconciles("modelprovider") - providers0 == 1
+    # the Model: re-triggered by the provider's status (once per provider event: the
+    # provider's ADDED and its status write), and not by its own status write
+    assert h.reconciles("model") - models0 == 2
+
+    # somebody else edits the status: reconciled, and put back
+    obj = h.provider("p")
+    assert obj is not None
+    await h.client.patch(
+        MODELPROVIDERS,
+        "p",
+        {"status": {"ready": False}},
+        h.namespace,
+        patch_type="merge",
+        subresource="status",
+    )
+    await h.wait_for(
+        lambda: (
+            (h.provider("p") or {}).get("status", {}).get("ready") is True
+            and h.reconciles("modelprovider") - providers0 == 2
+        ),
+        what="the foreign status edit reconciled and reverted",
+    )
