@@ -18,6 +18,7 @@ events, metrics and docs share one vocabulary.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -172,7 +173,13 @@ def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC at second precision (metav1.Time's wire format), e.g. ``...T10:30:00Z``."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format_second(int(moment.replace(microsecond=0).timestamp()))
+
+
+@functools.lru_cache(maxsize=8)
+def _format_second(second: int) -> str:
+    # a status carries the same second up to five times, and a burst of reconciles too
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: object) -> datetime | None:

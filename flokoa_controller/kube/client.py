@@ -162,6 +162,10 @@ class KubeClient:
         """Timeouts, pool, retries."""
         self._base = config.server.rstrip("/")
         self._host = config.host
+        self._counters: dict[tuple[str, str], Any] = {}
+        """Labelled children of the request counter, by (code, verb): looked up once."""
+        self._latencies: dict[str, Any] = {}
+        """Labelled children of the latency histogram, by verb."""
         self._session: aiohttp.ClientSession | None = None
         self._warnings_seen: set[str] = set()
 
@@ -248,10 +252,16 @@ class KubeClient:
             log.warning("API server warning for %s %s: %s", verb, path, value)
 
     def _record(self, code: str, verb: str, started: float) -> None:
-        rest_client_requests_total.labels(code, verb, self._host).inc()
-        rest_client_request_duration_seconds.labels(verb, self._host).observe(
-            time.perf_counter() - started
-        )
+        counter = self._counters.get((code, verb))
+        if counter is None:
+            counter = rest_client_requests_total.labels(code, verb, self._host)
+            self._counters[(code, verb)] = counter
+        counter.inc()
+        histogram = self._latencies.get(verb)
+        if histogram is None:
+            histogram = rest_client_request_duration_seconds.labels(verb, self._host)
+            self._latencies[verb] = histogram
+        histogram.observe(time.perf_counter() - started)
 
     async def _send_authorized(
         self,
