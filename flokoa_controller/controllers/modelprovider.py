@@ -422,10 +422,13 @@ class ModelProviderReconciler:
 
 
 def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:
-    """INFO when the ``Ready`` status or reason changes (a transition), DEBUG otherwise: a
-    steady probe outcome is not news, and logging every probe costs CPU at scale."""
+    """INFO when the ``Ready`` status or reason changes (a transition) or a first probe
+    fails, DEBUG otherwise: a steady outcome or a first success is not news (as with
+    events), and logging 10,000 new providers costs CPU at scale."""
     before = find_condition(old.get("conditions"), Type.READY)
-    if before is not None and (before.get("status"), before.get("reason")) == ready[:2]:
+    if before is None:
+        return logging.DEBUG if ready[0] == TRUE else logging.INFO
+    if (before.get("status"), before.get("reason")) == ready[:2]:
         return logging.DEBUG
     return logging.INFO
 

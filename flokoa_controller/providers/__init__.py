@@ -1,20 +1,23 @@
 """Provider probes: authenticated, free checks of an LLM provider and its models.
 
-`PROBES` maps a provider kind to its module's `probe_provider(target, http)` and
-`probe_model(target, model, http)`; `probe_provider`/`probe_model` here dispatch on
+`probes_of(kind)` gives a provider kind's `probe_provider(target, http)` and
+`probe_model(target, model, http)`, importing its module on first use: botocore and
+google-auth (about 5 MiB of memory and a fifth of a second of start-up) are only loaded
+once a Bedrock or Vertex provider exists. `probe_provider`/`probe_model` here dispatch on
 `target.kind`. Every probe goes through one `ProbeHTTP` (TLS, proxies, default headers,
 timeouts, per-host bounds, credential cache) and returns a `ProbeResult`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from flokoa_controller.providers import anthropic, bedrock, google, openai
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
 from flokoa_controller.providers.target import (
@@ -38,15 +41,22 @@ class ProviderProbes:
     probe_model: Callable[[ProbeTarget, str, ProbeHTTP], Awaitable[ProbeResult]]
 
 
-PROBES: Mapping[Kind, ProviderProbes] = MappingProxyType(
+PROBE_MODULES: Mapping[Kind, str] = MappingProxyType(
     {
-        "openai": ProviderProbes(openai.probe_provider, openai.probe_model),
-        "anthropic": ProviderProbes(anthropic.probe_provider, anthropic.probe_model),
-        "google": ProviderProbes(google.probe_provider, google.probe_model),
-        "bedrock": ProviderProbes(bedrock.probe_provider, bedrock.probe_model),
+        "openai": f"{__name__}.openai",
+        "anthropic": f"{__name__}.anthropic",
+        "google": f"{__name__}.google",
+        "bedrock": f"{__name__}.bedrock",
     }
 )
-"""Provider kind → its probes."""
+"""Provider kind → the module with its probes."""
+
+
+@functools.cache
+def probes_of(kind: Kind) -> ProviderProbes:
+    """The probes of provider ``kind`` (its module imported on first use)."""
+    module = importlib.import_module(PROBE_MODULES[kind])
+    return ProviderProbes(module.probe_provider, module.probe_model)
 
 
 async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
@@ -54,7 +64,7 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
     (but for cancellation): an unexpected exception becomes a `ProbeError` result."""
     started = time.monotonic()
     try:
-        return await PROBES[target.kind].probe_provider(target, http)
+        return await probes_of(target.kind).probe_provider(target, http)
     except Exception as exc:
         return _probe_error(target, exc, started)
 
@@ -64,7 +74,7 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     cancellation): an unexpected exception becomes a `ProbeError` result."""
     started = time.monotonic()
     try:
-        return await PROBES[target.kind].probe_model(target, model, http)
+        return await probes_of(target.kind).probe_model(target, model, http)
     except Exception as exc:
         return _probe_error(target, exc, started)
 
@@ -84,7 +94,7 @@ def _probe_error(target: ProbeTarget, exc: Exception, started: float) -> ProbeRe
 
 
 __all__ = [
-    "PROBES",
+    "PROBE_MODULES",
     "AWSCredentials",
     "BedrockSettings",
     "ProbeHTTP",
@@ -97,4 +107,5 @@ __all__ = [
     "detect_flavor",
     "probe_model",
     "probe_provider",
+    "probes_of",
 ]

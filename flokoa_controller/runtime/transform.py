@@ -7,10 +7,15 @@
   holds a copy of the data when a Secret was created with ``kubectl apply``), its ``type``,
   ``immutable``, and ``digests``: the SHA-256 of each value plus an overall digest. A
   controller sees *that* a Secret changed and which keys it has, never what the values are.
+- :func:`intern_strings` makes equal strings of cached objects one string object: the
+  conditions of 10,000 objects repeat the same reasons, messages, timestamps, apiVersion and
+  namespace, and sharing them saves about 1.7 KiB per ModelProvider (17 MiB at 10,000).
 - :func:`chain` composes transforms; :func:`default_transform` is what every informer applies.
 
 Transforms return a new dictionary (shallow copies where they change something), so an
-object still referenced elsewhere is never changed behind its owner's back.
+object still referenced elsewhere is never changed behind its owner's back; the one
+exception, :func:`intern_strings`, replaces strings by equal strings, which nobody can
+observe.
 """
 
 from __future__ import annotations
@@ -18,17 +23,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
     "DIGEST_FIELD",
+    "INTERN_MAX_LENGTH",
     "LAST_APPLIED_ANNOTATION",
     "OVERALL_DIGEST_KEY",
     "Transform",
     "chain",
     "data_digests",
     "default_transform",
+    "intern_strings",
     "is_secret",
     "secret_data",
     "secret_to_digest",
@@ -48,6 +56,33 @@ OVERALL_DIGEST_KEY = "digest"
 """Top-level field of a digested Secret: one SHA-256 over every key and value digest."""
 
 _SECRET_DROPPED_FIELDS = frozenset({"data", "stringData"})
+
+
+INTERN_MAX_LENGTH = 256
+"""Longer strings are left alone (rarely shared, and costly to hash)."""
+
+
+def intern_strings(obj: dict[str, Any]) -> dict[str, Any]:
+    """Replace every string value of ``obj`` (nested too) of at most
+    :data:`INTERN_MAX_LENGTH` characters by the interned equal string; return ``obj``.
+
+    In place, but unobservable: each value is replaced by an equal one. Interned strings
+    are freed with their last user, so unique values (names, UIDs) cost only their entry
+    in the interpreter's table while cached. Keys need nothing: the JSON decoder already
+    shares them.
+    """
+    intern = sys.intern
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in pairs:
+            if type(value) is str:
+                if len(value) <= INTERN_MAX_LENGTH:
+                    node[key] = intern(value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return obj
 
 
 def strip_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -147,11 +182,12 @@ def chain(*transforms: Transform | None) -> Transform:
 
 
 def default_transform(obj: dict[str, Any]) -> dict[str, Any]:
-    """What every informer applies last: strip managedFields; digest Secrets.
+    """What every informer applies last: strip managedFields and intern strings; digest
+    Secrets (their digests are unique: nothing to share).
 
     Secrets are recognised by their ``apiVersion``/``kind``, so no caller can forget the
     digest: the cache never holds a Secret payload, whichever transform a user adds.
     """
     if is_secret(obj):
         return secret_to_digest(obj)
-    return strip_managed_fields(obj)
+    return intern_strings(strip_managed_fields(obj))

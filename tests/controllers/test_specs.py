@@ -96,4 +96,5 @@ def test_outcome_logged_at_info_only_on_a_ready_transition() -> None:
     assert outcome_level(old, ("True", "ProbeSucceeded", "ok again")) == logging.DEBUG
     assert outcome_level(old, ("False", "Unauthorized", "401")) == logging.INFO
     assert outcome_level(old, ("True", "DeploymentNotVerified", "ok")) == logging.INFO
-    assert outcome_level({}, ("True", "ProbeSucceeded", "ok")) == logging.INFO
+    assert outcome_level({}, ("True", "ProbeSucceeded", "ok")) == logging.DEBUG  # first success
+    assert outcome_level({}, ("False", "InvalidCredentials", "401")) == logging.INFO

@@ -133,3 +133,45 @@ def test_malformed_secret_fields_do_not_break_the_digest() -> None:
     out = default_transform(binary)
     assert out["digests"]["k"] == hashlib.sha256(bytes(range(256))).hexdigest()
     assert set(out["digests"]) == {"k", "n"}
+
+
+def test_intern_strings_shares_equal_values() -> None:
+    """Equal strings of two decoded objects become one object; nothing else changes."""
+    import orjson
+
+    from flokoa_controller.runtime.transform import INTERN_MAX_LENGTH, intern_strings
+
+    raw = orjson.dumps(
+        {
+            "metadata": {"namespace": "team-a", "labels": {"tier": "gold"}},
+            "status": {
+                "conditions": [{"reason": "ProbeSucceeded", "message": "ok " * 10}],
+                "tags": ["a-tag", 3, None, True],
+                "long": "x" * (INTERN_MAX_LENGTH + 1),
+            },
+        }
+    )
+    one, two = orjson.loads(raw), orjson.loads(raw)
+    assert (
+        one["status"]["conditions"][0]["message"] is not two["status"]["conditions"][0]["message"]
+    )
+    expected = orjson.loads(raw)
+    assert intern_strings(one) is one
+    assert intern_strings(two) == expected == one
+    assert one["metadata"]["namespace"] is two["metadata"]["namespace"]
+    assert one["metadata"]["labels"]["tier"] is two["metadata"]["labels"]["tier"]
+    cond1, cond2 = one["status"]["conditions"][0], two["status"]["conditions"][0]
+    assert cond1["message"] is cond2["message"]
+    assert cond1["reason"] is cond2["reason"]
+    assert one["status"]["tags"][0] is two["status"]["tags"][0]
+    assert one["status"]["long"] is not two["status"]["long"]  # too long to be worth it
+
+
+def test_default_transform_interns_all_but_secrets() -> None:
+    import orjson
+
+    from flokoa_controller.runtime.transform import default_transform
+
+    raw = orjson.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+    one, two = default_transform(orjson.loads(raw)), default_transform(orjson.loads(raw))
+    assert one["apiVersion"] is two["apiVersion"]

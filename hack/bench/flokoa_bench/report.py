@@ -277,7 +277,26 @@ def markdown(results: dict[str, Any]) -> str:
     if m1 and m64:
         lines.append("")
         lines.append(f"flokoa RSS 64 KiB / 1 KiB Secrets: {m64 / m1:.2f}x.")
+    lines.extend(_rounds(scen))
     return "\n".join(lines) + "\n"
+
+
+def _rounds(scen: dict[str, Any]) -> list[str]:
+    """Every round's objects/s when scenarios ran several rounds (``--rounds``)."""
+    out: list[str] = []
+    for key, title in (("cold_start", "Cold start"), ("create_burst", "Create burst")):
+        per = {c: (scen.get(key, {}).get(c) or {}).get("rounds_objects_per_s") for c in CONTENDERS}
+        got = {c: v for c, v in per.items() if v}
+        if not got:
+            continue
+        shown = "; ".join(f"{c} " + ", ".join(f"{x:.0f}" for x in v) for c, v in got.items())
+        line = f"{title}, objects/s per round (contenders taking turns; median reported): {shown}"
+        fl, li = got.get("flokoa"), got.get("limit")
+        if fl and li and len(fl) == len(li):
+            ratios = ", ".join(f"{a / b:.2f}x" for a, b in zip(fl, li, strict=True) if b)
+            line += f"; flokoa/limit per round: {ratios}"
+        out.extend(["", line + "."])
+    return out
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
