@@ -338,8 +338,9 @@ def setup_controllers(
 
 
 def _not_own_write(writer: StatusWriter) -> Predicate:
-    """Let through every update but the echo of ``writer``'s own status write."""
-    return Predicate(update=lambda _old, new: not writer.is_own_write(new))
+    """Let through every update but the echo of ``writer``'s own status write (a resync,
+    ``old is new``, always passes)."""
+    return Predicate(update=lambda old, new: old is new or not writer.is_own_write(new))
 
 
 def _request(key: str) -> Request:

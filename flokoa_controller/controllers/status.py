@@ -191,6 +191,12 @@ class StatusWriter:
             self._written.pop(key, None)
             self._echoes.pop(key, None)
 
+    def forget(self, key: str) -> None:
+        """Drop what is remembered of ``key`` (its object is gone from the cache). Covers a
+        delete whose event arrived before the reply to a write of the object."""
+        self._written.pop(key, None)
+        self._echoes.pop(key, None)
+
     def is_own_write(self, obj: Mapping[str, Any]) -> bool:
         """Whether ``obj``, delivered by the informer, is exactly what this writer's last
         write of it returned (same resourceVersion): the watch's echo of our own write.
@@ -283,7 +289,8 @@ class StatusWriter:
             self._written[key] = _Written(
                 strip_managed_fields(written), str(metadata_of(written).get("uid") or ""), based_on
             )
-            self._echoes[key] = _rv(written)
+            if based_on:  # only an optimistically locked write leaves no change unseen
+                self._echoes[key] = _rv(written)
         return True
 
 
@@ -303,6 +310,7 @@ async def reconcile_latest(
     """
     cached = store.get_by(request.name, request.namespace)
     if cached is None:
+        writer.forget(str(request))
         return Result()
     try:
         return await reconcile(request, writer.latest(cached))

@@ -428,6 +428,15 @@ def add_manager_flags(parser: argparse.ArgumentParser) -> None:
 
     add_env_flag(
         work,
+        "--sync-period",
+        type=parse_duration,
+        default="10h",
+        help="Replay every cached object to the controllers this often (controller-runtime's "
+        "SyncPeriod), a safety net for missed events; a converged object costs no probe and "
+        'no write on a replay ("0" disables it).',
+    )
+    add_env_flag(
+        work,
         "--event-loop",
         choices=EVENT_LOOPS,
         default="auto",
@@ -472,6 +481,7 @@ def options_from_args(args: argparse.Namespace) -> ManagerOptions:
         streaming_list=args.streaming_list,
         kubeconfig=args.kubeconfig or None,
         context=args.context or None,
+        resync_period=args.sync_period or None,
         event_loop=args.event_loop,
         log_format=args.log_format,
         log_level=args.log_level,

@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "DIGEST_FIELD",
+    "INTERNING_FREES",
     "INTERN_MAX_LENGTH",
     "LAST_APPLIED_ANNOTATION",
     "OVERALL_DIGEST_KEY",
@@ -61,6 +62,11 @@ _SECRET_DROPPED_FIELDS = frozenset({"data", "stringData"})
 INTERN_MAX_LENGTH = 256
 """Longer strings are left alone (rarely shared, and costly to hash)."""
 
+INTERNING_FREES = not ((3, 12) <= sys.version_info[:3] < (3, 12, 6))
+"""Whether interned strings are freed with their last user. Python 3.12.0 to 3.12.5 made them
+immortal (cpython gh-113993, fixed in 3.12.6 and 3.13): there every resourceVersion and
+timestamp interned would stay forever, so :func:`intern_strings` does nothing."""
+
 
 def intern_strings(obj: dict[str, Any]) -> dict[str, Any]:
     """Replace every string value of ``obj`` (nested too) of at most
@@ -71,6 +77,8 @@ def intern_strings(obj: dict[str, Any]) -> dict[str, Any]:
     in the interpreter's table while cached. Keys need nothing: the JSON decoder already
     shares them.
     """
+    if not INTERNING_FREES:
+        return obj
     intern = sys.intern
     stack: list[Any] = [obj]
     while stack:

@@ -102,3 +102,30 @@ async def test_restart_spreads_overdue_revalidations(make_harness: MakeHarness) 
                 assert clock() <= due < clock() + timedelta(seconds=interval)
                 dues.append(due)
             assert len(set(dues)) == len(names), f"{kind}s due at the same time"
+
+
+async def test_resyncs_cost_no_probe_and_no_write(make_harness: MakeHarness) -> None:
+    """Every cached object is replayed to the controllers (``--sync-period``) several
+    times: each replay is a reconcile, and none probes, checks or writes."""
+    async with make_harness() as h:
+        if h.api is None:
+            pytest.skip("needs the envtest audit log")
+        await h.put_secret("openai-key", {"api-key": h.fakes.openai.api_key})
+        await h.put_provider("p", h.openai_spec())
+        await h.put_model("m", "p", "gpt-4o")
+        await h.wait_reason("provider", "p", "ProbeSucceeded")
+        await h.wait_reason("model", "m", "ModelFound", status="True")
+        await h.settle()
+        written, probes, checks = h.write_counts(), h.provider_probes(), h.model_checks()
+        reconciles = h.reconciles("modelprovider"), h.reconciles("model")
+        for _ in range(3):
+            for informer in (h.controllers.providers, h.controllers.models, h.controllers.secrets):
+                informer.resync()
+            await h.settle()
+        assert h.reconciles("modelprovider") >= reconciles[0] + 3
+        assert h.reconciles("model") >= reconciles[1] + 3
+        assert (h.write_counts(), h.provider_probes(), h.model_checks()) == (
+            written,
+            probes,
+            checks,
+        )

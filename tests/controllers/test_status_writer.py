@@ -317,3 +317,43 @@ async def test_fence_refuses_the_write_of_a_replica_that_lost_the_lease() -> Non
     with pytest.raises(NotLeading):
         await writer.write(obj, {"ready": False}, ["ready"])
     assert len(cluster.patches) == 1  # the refused write never reached the API server
+
+
+class _EchoClient:
+    """Answers a status patch with the object at a new resourceVersion."""
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        raise NotImplementedError
+
+    async def patch(
+        self, rt: ResourceType, name: str, patch: Any, namespace: Any = None, **_: Any
+    ) -> Any:
+        return {
+            "metadata": {"name": name, "namespace": namespace, "uid": "u", "resourceVersion": "8"},
+            "status": patch["status"],
+        }
+
+
+def _obj(rv: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "e", "namespace": NS, "uid": "u", "resourceVersion": rv},
+        "status": status or {},
+    }
+
+
+async def test_own_write_echo_is_recognised_once_and_forgotten_with_the_object() -> None:
+    writer = StatusWriter(_EchoClient(), MODELPROVIDERS)
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert not writer.is_own_write(_obj("7"))  # an older event: not the echo
+    assert writer.is_own_write(_obj("8", {"ready": True}))
+    assert not writer.is_own_write(_obj("8", {"ready": True}))  # once only
+    # an event past the echo (the echo folded into a later change) forgets it
+    assert await writer.write(_obj("7"), {"ready": False}, ["ready"])
+    assert not writer.is_own_write(_obj("9"))
+    assert not writer.is_own_write(_obj("8", {"ready": False}))
+    # the object left the cache before the write's reply: nothing stays behind
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert writer.pending() == 1
+    writer.forget(f"{NS}/e")
+    assert writer.pending() == 0
+    assert not writer.is_own_write(_obj("8", {"ready": True}))

@@ -73,6 +73,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opts.graceful_shutdown_timeout == 30.0
     assert opts.cache_sync_timeout == 120.0
     assert opts.watch_inactivity_timeout == 90.0
+    assert opts.resync_period == 36000.0  # controller-runtime's SyncPeriod: 10 hours
+    assert opts.event_loop == "auto"
     assert opts.log_format == "auto"
     assert opts.log_level == "info"
 
@@ -103,6 +105,10 @@ def test_flags(monkeypatch: pytest.MonkeyPatch) -> None:
             "--watch-inactivity-timeout",
             "0",
             "--no-streaming-list",
+            "--sync-period",
+            "5m",
+            "--event-loop",
+            "asyncio",
         ]
     )
     assert opts.namespaces == ("a", "b", "c")
@@ -114,6 +120,9 @@ def test_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opts.log_format == "text"
     assert opts.watch_inactivity_timeout is None
     assert opts.streaming_list is False
+    assert opts.resync_period == 300.0
+    assert opts.event_loop == "asyncio"
+    assert parse(["--sync-period", "0"]).resync_period is None
 
 
 def test_environment_variables_and_command_line_precedence(monkeypatch: pytest.MonkeyPatch) -> None:

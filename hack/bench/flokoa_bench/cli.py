@@ -172,6 +172,7 @@ async def run(args: argparse.Namespace) -> int:
             r = await one(scenario, contender, runner.burst_rotation_idle(contender))
             if "error" in r:
                 scen.setdefault("create_burst", {})[contender] = r
+                taken.setdefault(("burst", contender), []).append({"create_burst": r})
             else:
                 for key, value in r.items():
                     scen.setdefault(key, {})[contender] = value
@@ -199,15 +200,17 @@ async def run(args: argparse.Namespace) -> int:
             if not runs:
                 continue
             speed = [float(_rate(r.get(main))) for r in runs]
-            chosen = runs[sorted(range(len(runs)), key=speed.__getitem__)[len(runs) // 2]]
+            failed = sum(1 for r in runs if not _succeeded(r.get(main)))
+            # the lower median: an even count never reports the faster middle round
+            chosen = runs[sorted(range(len(runs)), key=speed.__getitem__)[(len(runs) - 1) // 2]]
             for key, value in chosen.items():
                 scen.setdefault(key, {})[contender] = value
             if scenario == "cold_start":
                 scen.setdefault("memory_1k", {})[contender] = chosen["cold_start"]
-            scen.setdefault(main, {})[contender] = {
-                **scen[main][contender],
-                "rounds_objects_per_s": speed,
-            }
+            kept = {**scen[main][contender], "rounds_objects_per_s": speed}
+            if failed:  # a failed round fails the scenario, whichever round is reported
+                kept |= {"ok": False, "failed_rounds": failed}
+            scen.setdefault(main, {})[contender] = kept
 
     try:
         for scenario in scenarios:
@@ -232,6 +235,11 @@ async def run(args: argparse.Namespace) -> int:
     if bad:
         print("[bench] FAILED: " + ", ".join(bad), flush=True)
     return 1 if (args.check and bad) else 0
+
+
+def _succeeded(result: Any) -> bool:
+    """Whether a round's result is a success (``ok`` not False, no error)."""
+    return isinstance(result, dict) and result.get("ok") is not False and "error" not in result
 
 
 def _rate(result: Any) -> float:
