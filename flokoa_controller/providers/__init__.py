@@ -1,9 +1,9 @@
 """Provider probes: authenticated, free checks of an LLM provider and its models.
 
 `probes_of(kind)` gives a provider kind's `probe_provider(target, http)` and
-`probe_model(target, model, http)`, importing its module on first use: botocore and
-google-auth (about 5 MiB of memory and a fifth of a second of start-up) are only loaded
-once a Bedrock or Vertex provider exists. `probe_provider`/`probe_model` here dispatch on
+`probe_model(target, model, http)`, importing its module on first use: botocore (about
+6 MiB of memory) is only loaded once a Bedrock provider exists, and the Vertex AI client
+code once a Google provider does. `probe_provider`/`probe_model` here dispatch on
 `target.kind`. Every probe goes through one `ProbeHTTP` (TLS, proxies, default headers,
 timeouts, per-host bounds, credential cache) and returns a `ProbeResult`.
 """

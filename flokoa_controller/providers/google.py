@@ -46,7 +46,7 @@ from google.oauth2 import service_account
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.probe import join_url, probe_get
-from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
+from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -181,7 +181,8 @@ def _credential_source(target: ProbeTarget) -> str:
     if info is None:
         return ADC_DESCRIPTION
     token_uri = info.get("token_uri")
-    return token_uri if isinstance(token_uri, str) else "service account key"
+    # from the Secret: user info or query values in it must not reach status or events
+    return redact_url(token_uri) if isinstance(token_uri, str) else "service account key"
 
 
 def _load(info: Mapping[str, Any] | None) -> google.auth.credentials.Credentials:

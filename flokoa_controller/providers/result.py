@@ -118,6 +118,8 @@ class ProbeResult:
 
 _KEPT_QUERY = frozenset({"api-version", "pagesize"})
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-\*]{8,}")
+_JWTLIKE = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}")
+"""A signed JWT (a token or an OAuth assertion a token endpoint echoed back)."""
 
 
 def redact_url(url: str) -> str:
@@ -138,10 +140,11 @@ def redact_url(url: str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value (and anything shaped like an OpenAI key) masked."""
+    """`text` with every secret value (and anything shaped like an OpenAI key or a signed
+    JWT) masked."""
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
-    return _KEYLIKE.sub(r"\1…", text)
+    return _JWTLIKE.sub("<redacted JWT>", _KEYLIKE.sub(r"\1…", text))
 
 
 def _first_text(data: Any) -> str | None:

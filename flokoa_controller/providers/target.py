@@ -286,7 +286,7 @@ class ProbeTarget:
             values.append(self.api_key)
         if self.bedrock is not None and self.bedrock.static_credentials is not None:
             creds = self.bedrock.static_credentials
-            values.append(creds.secret_access_key)
+            values.extend((creds.access_key_id, creds.secret_access_key))
             if creds.session_token:
                 values.append(creds.session_token)
         if self.vertex is not None and self.vertex.service_account_info is not None:

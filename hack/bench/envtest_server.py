@@ -38,9 +38,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flokoa_bench import loop, workload
+from flokoa_bench import workload
 
 from flokoa_controller.envtest import APIServer
+from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 REPO = Path(__file__).resolve().parents[2]
 TAG_PREFIX = "Bearer bench-"
@@ -216,7 +217,7 @@ def main() -> None:
     parser.add_argument("--bookmark-interval", type=float, default=60.0)
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        loop.run(serve(args))
+        eventloop.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flokoa_bench import loop
 from flokoa_bench.workload import KEY_PREFIX
 
 from flokoa_controller.envtest.fakes.openai import FakeOpenAI
 from flokoa_controller.envtest.fakes.server import KeySet
+from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 
 class PrefixKeys(KeySet):
@@ -76,7 +76,7 @@ async def serve() -> None:
 
 def main() -> None:
     """Serve until interrupted."""
-    loop.run(serve())
+    eventloop.run(serve())
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flokoa_bench import kubeconfig, loop, workload
+from flokoa_bench import kubeconfig, workload
+
+from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 USER_AGENT = "flokoa-bench-limit/1.0"
 GROUP_PATH = f"/apis/{workload.GROUP}/{workload.VERSION}"
@@ -356,7 +358,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--concurrency", type=int, default=4)
-    loop.run(main_async(parser.parse_args()))
+    eventloop.run(main_async(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -182,6 +182,22 @@ async def test_vertex_token_endpoint_unreachable(
     assert info["token_uri"] in result.message
 
 
+async def test_vertex_token_uri_credentials_never_shown(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
+) -> None:
+    """The token_uri comes from the Secret: its user info and query values are redacted."""
+    port = tools.closed_port()
+    info = {
+        **tools.service_account(fakes),
+        "token_uri": f"http://user:pw-canary@127.0.0.1:{port}/token?sig=sig-canary",
+    }
+    result = await probe_provider(vertex_target(fakes, info), http)
+    assert (result.ok, result.reason) == (False, "Unreachable")
+    assert f"127.0.0.1:{port}/token" in result.message
+    assert "pw-canary" not in result.message
+    assert "sig-canary" not in result.message
+
+
 async def test_vertex_token_endpoint_timeout(
     fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
 ) -> None:

@@ -123,6 +123,7 @@ def test_secret_values_cover_every_secret() -> None:
     assert all(found), "a target with secrets reported none"
     assert any(PEM_KEY in values for values in found)
     assert any(CANARY + "tok" in values for values in found)
+    assert any(CANARY + "id" in values for values in found)  # the access key ID too
 
 
 def test_fingerprint() -> None:
@@ -183,6 +184,8 @@ def test_scrub() -> None:
         scrub("token abcdef-secret-123 leaked", ["abcdef-secret-123"]) == "token <redacted> leaked"
     )
     assert scrub("short", ["ab"]) == "short"
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJzYUBwIn0.c2lnbmF0dXJlLWJ5dGVz"
+    assert scrub(f"body: assertion={jwt}&x=1", ()) == "body: assertion=<redacted JWT>&x=1"
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+import flokoa_controller.runtime.events  # noqa: F401  (registers flokoa_controller_events_dropped)
 from flokoa_controller.runtime import metrics
 from flokoa_controller.runtime.controller import Controller, Request, Result
-from flokoa_controller.runtime.events import EVENTS_DROPPED
 from flokoa_controller.runtime.leaderelection import LeaderElector
 from flokoa_controller.runtime.workqueue import WorkQueue
 
@@ -114,7 +114,10 @@ async def test_names_types_labels_and_buckets() -> None:
         if s.labels["name"] == name
     ]
     assert status == [0.0]
-    assert EVENTS_DROPPED.labels("queue_full")._value.get() >= 0
+    dropped = families["flokoa_controller_events_dropped"]
+    assert dropped.type == "counter"
+    reasons = {s.labels["reason"] for s in dropped.samples if s.name.endswith("_total")}
+    assert reasons == {"queue_full", "rate_limited", "write_failed"}  # exported from the start
 
 
 async def test_promtool_check_metrics() -> None:

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flokoa_bench import loop, report
+from flokoa_bench import report
 from flokoa_bench.contenders import BENCH_DIR, CONTENDERS, REPO, LeaderElection
 from flokoa_bench.procs import spawn
 from flokoa_bench.scenarios import Params, Runner
+from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 SCENARIOS = ("cold_start", "memory_64k", "burst", "chaos", "failover", "failover_pause")
 """Scenario groups: ``burst`` runs create_burst, rotation and idle on one contender run;
@@ -258,4 +259,4 @@ def main(argv: list[str] | None = None) -> int:
             report.plot(results, args.plot)
         print(report.markdown(results))
         return 1 if (args.check and failures(results)) else 0
-    return loop.run(run(args))
+    return eventloop.run(run(args))
