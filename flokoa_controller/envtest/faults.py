@@ -10,6 +10,10 @@ Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
   event with a 410 Expired ``Status``;
 * ``zombie_watches`` — watches stay open but send nothing (no events, no bookmarks) until
   dropped;
+* ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``) is
+  answered as kube-apiserver v1.32 with its default ``WatchList`` gate answers over an etcd
+  without progress notifications: ``500 InternalError`` ("a watch stream was requested by the
+  client but the required storage feature RequestWatchProgress is disabled");
 * ``drop_watches()`` — reset every open watch connection now;
 * ``outage(seconds)`` — close the listening socket and every connection, reopen on the same
   port after ``seconds`` (clients see connection refused meanwhile).
@@ -46,6 +50,9 @@ class Faults:
     """Answer the next N watch resumes (a specific resourceVersion) with 410 Expired."""
     zombie_watches: bool
     """Keep watches open but silent."""
+    refuse_streaming_list: bool
+    """Answer every streaming list with kube-apiserver's 500 for a storage that cannot send
+    watch progress notifications (what a real v1.32 server over etcd 3.4 does)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
@@ -62,6 +69,7 @@ class Faults:
         self.watch_max_seconds = None
         self.expire_watch_resumes = 0
         self.zombie_watches = False
+        self.refuse_streaming_list = False
         self.outages = 0
         """Outages so far."""
 
@@ -80,6 +88,7 @@ class Faults:
         self.watch_max_seconds = None
         self.expire_watch_resumes = 0
         self.zombie_watches = False
+        self.refuse_streaming_list = False
         self._failures_left = 0
 
     def fail_next(self, count: int, code: int | None = None, retry_after: int | None = -1) -> None:
@@ -135,6 +144,7 @@ class Faults:
             "watch_max_seconds": self.watch_max_seconds,
             "expire_watch_resumes": self.expire_watch_resumes,
             "zombie_watches": self.zombie_watches,
+            "refuse_streaming_list": self.refuse_streaming_list,
             "fail_next": self._failures_left,
             "outages": self.outages,
         }
@@ -154,6 +164,7 @@ class Faults:
                 "watch_max_seconds",
                 "expire_watch_resumes",
                 "zombie_watches",
+                "refuse_streaming_list",
             ):
                 setattr(self, key, value)
             else:

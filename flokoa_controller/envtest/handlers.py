@@ -691,6 +691,11 @@ class APIHandler:
                 "resourceVersionMatch",
                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             )
+        if send_initial and self.faults.refuse_streaming_list:
+            raise errors.internal_error(
+                "a watch stream was requested by the client but the required storage feature "
+                "RequestWatchProgress is disabled"
+            )
         if send_initial and rv not in ("", "0") and int(rv) > self.store.storage.rv:
             # kube waits ~3 s for its cache to catch up, then refuses the watch itself
             raise errors.too_large_resource_version(int(rv), self.store.storage.rv)
