@@ -336,3 +336,137 @@ async def test_sts_assume_role_chaining_honours_external_id_and_source_identity(
         await assume(answer["Credentials"], ROLE, SourceIdentity="team-b")
     again = await assume(answer["Credentials"], ROLE)
     assert again["SourceIdentity"] == "team-a"
+
+
+# --- Google STS, IAM Credentials, Vertex ------------------------------------------------------
+
+GSA = "vertex-caller@fake-project.iam.gserviceaccount.com"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+async def _exchange(
+    session: aiohttp.ClientSession, fakes: FakeProviders, audience: str, token: str, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "audience": audience,
+        "scope": CLOUD_PLATFORM,
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "subject_token": token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        **extra,
+    }
+    async with session.post(fakes.google_sts.token_url, data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def _vertex_list(
+    session: aiohttp.ClientSession, fakes: FakeProviders, token: str, project: str = "fake-project"
+) -> int:
+    url = f"{fakes.vertex.url}/v1/projects/{project}/locations/us-central1/models"
+    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status
+
+
+async def _generate(
+    session: aiohttp.ClientSession, fakes: FakeProviders, token: str, email: str = GSA
+) -> tuple[int, dict[str, Any]]:
+    async with session.post(
+        fakes.iam_credentials.generate_access_token_url(email),
+        json={"scope": [CLOUD_PLATFORM], "lifetime": "3600s"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_google_federation_impersonation_and_direct_access(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("123456", "cluster", "k8s", api.service_account_issuer)
+    assert audience == (
+        "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/cluster/"
+        "providers/k8s"
+    )
+    fakes.google_sts.allow_subject(audience, AGENT)
+    principal = fakes.google_sts.principal(audience, AGENT)
+    assert principal == (
+        "principal://iam.googleapis.com/projects/123456/locations/global/"
+        f"workloadIdentityPools/cluster/subject/{AGENT}"
+    )
+    k8s_token = api.create_token("team-a", "agent", ["https:" + audience], 600)
+    status, body = await _exchange(session, fakes, audience, k8s_token)
+    assert status == 200, body
+    assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert body["token_type"] == "Bearer"
+    federated = body["access_token"]
+    (exchange,) = fakes.google_sts.exchanges
+    assert (exchange.subject, exchange.principal) == (AGENT, principal)
+
+    # used directly: Vertex accepts the federated token only where the principal is granted
+    assert await _vertex_list(session, fakes, federated) == 403
+    fakes.vertex.grant("fake-project", principal)
+    assert await _vertex_list(session, fakes, federated) == 200
+    fakes.vertex.revoke("fake-project", principal)
+    assert await _vertex_list(session, fakes, federated) == 403
+
+    # impersonation: only with workloadIdentityUser on the service account
+    status, denied = await _generate(session, fakes, federated)
+    assert status == 403
+    assert denied["error"]["status"] == "PERMISSION_DENIED"
+    assert "iam.serviceAccounts.getAccessToken" in denied["error"]["message"]
+    fakes.iam_credentials.allow_impersonation(GSA, principal)
+    status, granted = await _generate(session, fakes, federated)
+    assert status == 200, granted
+    assert granted["expireTime"].endswith("Z")
+    assert await _vertex_list(session, fakes, granted["accessToken"]) == 200
+    (impersonation,) = fakes.iam_credentials.grants
+    assert (impersonation.principal, impersonation.email) == (principal, GSA)
+    status, unauthenticated = await _generate(session, fakes, "ya29.not-issued")
+    assert (status, unauthenticated["error"]["status"]) == (401, "UNAUTHENTICATED")
+    fakes.iam_credentials.revoke_impersonation(GSA, principal)
+    assert (await _generate(session, fakes, federated))[0] == 403
+
+
+async def test_google_sts_refuses_other_tokens(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("123456", "cluster", "k8s", api.service_account_issuer)
+    fakes.google_sts.allow_subject(audience, AGENT)
+
+    def token(ns: str = "team-a", name: str = "agent", aud: str = audience) -> str:
+        return api.create_token(ns, name, [aud], 600)
+
+    good = token()
+    assert (await _exchange(session, fakes, audience, good))[0] == 200
+    cases = {
+        "other namespace": (token("team-b"), "unauthorized_client"),
+        "other ServiceAccount": (token(name="other"), "unauthorized_client"),
+        "other audience": (token(aud="sts.amazonaws.com"), "invalid_grant"),
+        "forged": (forge(good), "invalid_grant"),
+        "tampered": (tamper(good, sub="system:serviceaccount:team-b:agent"), "invalid_grant"),
+        "foreign issuer": (forge(good, iss="https://evil.example"), "invalid_grant"),
+    }
+    with minted_in_the_past(api, 2):
+        cases["expired"] = (token(), "invalid_grant")
+    for name, (candidate, error) in cases.items():
+        status, body = await _exchange(session, fakes, audience, candidate)
+        assert (status, body["error"]) == (400, error), name
+        assert candidate not in json.dumps(body), "the token is never echoed"
+    status, body = await _exchange(session, fakes, audience, token("team-b"))
+    assert body["error_description"] == (
+        "The given credential is rejected by the attribute condition."
+    )
+    _, foreign = await _exchange(session, fakes, audience, forge(good, iss="https://evil.example"))
+    assert foreign["error_description"].startswith(
+        "The issuer in ID Token https://evil.example does not match the expected ones"
+    )
+    other_pool = audience.replace("/cluster/", "/elsewhere/")
+    status, body = await _exchange(session, fakes, other_pool, good)
+    assert (status, body["error"]) == (400, "invalid_target")
+    status, body = await _exchange(session, fakes, audience, good, grant_type="password")
+    assert body["error"] == "unsupported_grant_type"
+    assert len(fakes.google_sts.exchanges) == 1, "no refused exchange issued a token"
+
+    fakes.google_sts.trust_policy.revoke(subject=AGENT)  # rotation
+    status, body = await _exchange(session, fakes, audience, token())
+    assert (status, body["error"]) == (400, "unauthorized_client")

@@ -39,6 +39,12 @@ from flokoa_controller.envtest.fakes.google_auth import (
     FakeMetadataServer,
     GoogleTokens,
 )
+from flokoa_controller.envtest.fakes.google_sts import (
+    FakeGoogleSTS,
+    federated_principal,
+    provider_name,
+)
+from flokoa_controller.envtest.fakes.iam_credentials import FakeIAMCredentials
 from flokoa_controller.envtest.fakes.oidc import (
     IssuerKeys,
     TokenRejected,
@@ -80,6 +86,8 @@ class FakeProviders:
         self.google_oauth = FakeGoogleOAuth(self.google_tokens)
         self.metadata = FakeMetadataServer(self.google_tokens)
         self.vertex = FakeVertex(self.google_tokens, tls=tls)
+        self.google_sts = FakeGoogleSTS(self.google_tokens, keys=self.oidc_keys, tls=tls)
+        self.iam_credentials = FakeIAMCredentials(self.google_tokens, tls=tls)
         self.sts = FakeSTS(self.aws_credentials, keys=self.oidc_keys)
         self.bedrock = FakeBedrock(self.aws_credentials, region=bedrock_region, tls=tls)
 
@@ -94,6 +102,8 @@ class FakeProviders:
             self.google_oauth,
             self.metadata,
             self.vertex,
+            self.google_sts,
+            self.iam_credentials,
             self.sts,
             self.bedrock,
         )
@@ -162,6 +172,8 @@ __all__ = [
     "FakeEndpoint",
     "FakeGemini",
     "FakeGoogleOAuth",
+    "FakeGoogleSTS",
+    "FakeIAMCredentials",
     "FakeMetadataServer",
     "FakeOpenAI",
     "FakeProviders",
@@ -177,6 +189,8 @@ __all__ = [
     "TrustPolicy",
     "TrustRule",
     "VerifiedToken",
+    "federated_principal",
+    "provider_name",
     "verify_sigv4",
     "verify_token",
 ]
