@@ -470,3 +470,105 @@ async def test_google_sts_refuses_other_tokens(
     fakes.google_sts.trust_policy.revoke(subject=AGENT)  # rotation
     status, body = await _exchange(session, fakes, audience, token())
     assert (status, body["error"]) == (400, "unauthorized_client")
+
+
+# --- Entra ID and Azure OpenAI ----------------------------------------------------------------
+
+TENANT = "00000000-0000-0000-0000-0000000000aa"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+
+
+async def _entra(
+    session: aiohttp.ClientSession, fakes: FakeProviders, assertion: str, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    tenant = extra.pop("tenant", TENANT)
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        "scope": "https://cognitiveservices.azure.com/.default",
+        **extra,
+    }
+    async with session.post(fakes.entra.token_url(tenant), data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def _azure_models(session: aiohttp.ClientSession, fakes: FakeProviders, token: str) -> int:
+    statuses = []
+    for url in (
+        f"{fakes.azure.url}/openai/models?api-version=2024-10-21",
+        f"{fakes.azure.v1_base_url}/models",
+    ):
+        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            statuses.append(resp.status)
+    assert statuses[0] == statuses[1], "classic and v1 authenticate alike"
+    return statuses[0]
+
+
+async def test_entra_client_assertion_and_azure_openai_bearer(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    fakes.entra.add_federated_credential(TENANT, CLIENT, api.service_account_issuer, AGENT)
+    assertion = api.create_token("team-a", "agent", ["api://AzureADTokenExchange"], 3600)
+    status, body = await _entra(session, fakes, assertion)
+    assert status == 200, body
+    assert body["token_type"] == "Bearer"
+    assert isinstance(body["expires_in"], int)
+    access = body["access_token"]
+    (grant,) = fakes.entra.grants
+    assert (grant.tenant, grant.client_id, grant.subject) == (TENANT, CLIENT, AGENT)
+    assert await _azure_models(session, fakes, access) == 200
+    assert fakes.azure.bearer_principals == [f"{TENANT}/{CLIENT}"] * 2
+    assert await _azure_models(session, fakes, fakes.azure.api_key) == 401, "a key is no token"
+    async with session.get(
+        f"{fakes.azure.v1_base_url}/models", headers={"api-key": fakes.azure.api_key}
+    ) as resp:
+        assert resp.status == 200, "api-key still works"
+    fakes.azure.entra_principals = {f"{TENANT}/someone-else"}
+    assert await _azure_models(session, fakes, access) == 401  # no role assignment
+
+
+async def test_entra_refuses_other_assertions(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    issuer = api.service_account_issuer
+    fakes.entra.add_federated_credential(TENANT, CLIENT, issuer, AGENT)
+
+    def token(
+        ns: str = "team-a", name: str = "agent", aud: str = "api://AzureADTokenExchange"
+    ) -> str:
+        return api.create_token(ns, name, [aud], 600)
+
+    good = token()
+    assert (await _entra(session, fakes, good))[0] == 200
+    cases: dict[str, tuple[str, int]] = {
+        "other namespace": (token("team-b"), 700213),
+        "other ServiceAccount": (token(name="other"), 700213),
+        "other audience": (token(aud="sts.amazonaws.com"), 700212),
+        "forged": (forge(good), 700027),
+        "tampered": (tamper(good, sub="system:serviceaccount:team-b:agent"), 700027),
+        "foreign issuer": (forge(good, iss="https://evil.example"), 700211),
+    }
+    with minted_in_the_past(api, 2):
+        cases["expired"] = (token(), 700024)
+    for name, (candidate, code) in cases.items():
+        status, body = await _entra(session, fakes, candidate)
+        assert (status, body["error"], body["error_codes"]) == (400, "invalid_client", [code]), name
+        assert body["error_description"].startswith(f"AADSTS{code}: ")
+    _, subject = await _entra(session, fakes, token("team-b"))
+    assert subject["error_description"].startswith(
+        "AADSTS700213: No matching federated identity record found for presented assertion "
+        "subject 'system:serviceaccount:team-b:agent'."
+    )
+    status, body = await _entra(session, fakes, good, tenant="ffffffff-0000-0000-0000-000000000000")
+    assert body["error_codes"] == [90002]
+    status, body = await _entra(session, fakes, good, client_id="unknown-client")
+    assert (body["error"], body["error_codes"]) == ("unauthorized_client", [700016])
+    status, body = await _entra(session, fakes, good, scope="https://cognitiveservices.azure.com")
+    assert body["error_codes"] == [1002012]
+    assert len(fakes.entra.grants) == 1, "no refused request got a token"
+
+    assert fakes.entra.remove_federated_credential(TENANT, CLIENT, subject=AGENT) == 1  # rotation
+    status, body = await _entra(session, fakes, token())
+    assert (status, body["error_codes"]) == (400, [700211])

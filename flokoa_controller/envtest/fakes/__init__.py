@@ -33,6 +33,12 @@ from flokoa_controller.envtest.fakes.anthropic import FakeAnthropic
 from flokoa_controller.envtest.fakes.aws import AWSCredentialStore, AWSKey, verify_sigv4
 from flokoa_controller.envtest.fakes.azure import FakeAzureOpenAI
 from flokoa_controller.envtest.fakes.bedrock import FakeBedrock
+from flokoa_controller.envtest.fakes.entra import (
+    COGNITIVE_SERVICES_SCOPE,
+    ENTRA_AUDIENCE,
+    EntraTokens,
+    FakeEntra,
+)
 from flokoa_controller.envtest.fakes.gemini import FakeGemini
 from flokoa_controller.envtest.fakes.google_auth import (
     FakeGoogleOAuth,
@@ -80,7 +86,8 @@ class FakeProviders:
         self.oidc_keys = IssuerKeys()
         """Signing keys of the Kubernetes issuers the identity fakes verify tokens against."""
         self.openai = FakeOpenAI(tls=tls)
-        self.azure = FakeAzureOpenAI(tls=tls)
+        self.entra_tokens = EntraTokens()
+        self.azure = FakeAzureOpenAI(tls=tls, entra_tokens=self.entra_tokens)
         self.anthropic = FakeAnthropic(tls=tls)
         self.gemini = FakeGemini(tls=tls)
         self.google_oauth = FakeGoogleOAuth(self.google_tokens)
@@ -88,6 +95,7 @@ class FakeProviders:
         self.vertex = FakeVertex(self.google_tokens, tls=tls)
         self.google_sts = FakeGoogleSTS(self.google_tokens, keys=self.oidc_keys, tls=tls)
         self.iam_credentials = FakeIAMCredentials(self.google_tokens, tls=tls)
+        self.entra = FakeEntra(self.entra_tokens, keys=self.oidc_keys, tls=tls)
         self.sts = FakeSTS(self.aws_credentials, keys=self.oidc_keys)
         self.bedrock = FakeBedrock(self.aws_credentials, region=bedrock_region, tls=tls)
 
@@ -104,6 +112,7 @@ class FakeProviders:
             self.vertex,
             self.google_sts,
             self.iam_credentials,
+            self.entra,
             self.sts,
             self.bedrock,
         )
@@ -161,15 +170,19 @@ class FakeProviders:
 
 
 __all__ = [
+    "COGNITIVE_SERVICES_SCOPE",
     "DEFAULT_ROLE_ARN",
+    "ENTRA_AUDIENCE",
     "STS_AUDIENCE",
     "AWSCredentialStore",
     "AWSKey",
     "AssumedSession",
+    "EntraTokens",
     "FakeAnthropic",
     "FakeAzureOpenAI",
     "FakeBedrock",
     "FakeEndpoint",
+    "FakeEntra",
     "FakeGemini",
     "FakeGoogleOAuth",
     "FakeGoogleSTS",
