@@ -572,3 +572,39 @@ async def test_entra_refuses_other_assertions(
     assert fakes.entra.remove_federated_credential(TENANT, CLIENT, subject=AGENT) == 1  # rotation
     status, body = await _entra(session, fakes, token())
     assert (status, body["error_codes"]) == (400, [700211])
+
+
+async def test_keys_given_in_process_need_no_discovery() -> None:
+    """`trust_issuer(jwks=...)`: an issuer not reachable over HTTP (plain fakes, no TLS)."""
+    async with APIServer(service_account_issuer="https://oidc.example/cluster") as api:
+        api.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+        meta = {"name": "agent", "namespace": "team-a"}
+        api.create_object({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+        async with FakeProviders() as fakes, aiohttp.ClientSession() as session:
+            fakes.trust_issuer(api.service_account_issuer, jwks=api.jwks())
+            fakes.sts.add_oidc_provider(api.service_account_issuer)
+            fakes.sts.allow_web_identity(ROLE, api.service_account_issuer, AGENT)
+            token = api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600)
+            assert _claims(token)["iss"] == "https://oidc.example/cluster"
+            assert (await _web_identity(session, fakes, token))[:2] == (200, "")
+            (provider,) = fakes.sts.oidc_providers.values()
+            assert provider.arn == "arn:aws:iam::123456789012:oidc-provider/oidc.example/cluster"
+            assert fakes.oidc_keys.fetches == 0
+
+
+async def test_vertex_publisher_models_need_a_grant_for_federated_tokens(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("42", "pool", "k8s", api.service_account_issuer)
+    fakes.google_sts.allow_subject(audience, "system:serviceaccount:team-a:*")
+    k8s_token = api.create_token("team-a", "other", [audience], 600)
+    status, body = await _exchange(session, fakes, audience, k8s_token)
+    assert status == 200, body
+    url = f"{fakes.vertex.url}/v1beta1/publishers/google/models/gemini-2.0-flash"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 403
+    pool = "principalSet://iam.googleapis.com/projects/42/locations/global/workloadIdentityPools/pool/*"
+    fakes.vertex.grant("fake-project", pool)
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 200
