@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.envtest.fakes.oidc import IssuerKeys, TokenRejected, verify_token
+from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.envtest.timefmt import utcnow
 
 AGENT = "system:serviceaccount:team-a:agent"
@@ -608,3 +609,60 @@ async def test_vertex_publisher_models_need_a_grant_for_federated_tokens(
     fakes.vertex.grant("fake-project", pool)
     async with session.get(url, headers=headers) as resp:
         assert resp.status == 200
+
+
+async def test_irsa_credential_chain_with_a_projected_token_file(
+    api: APIServer, fakes: FakeProviders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's own IRSA provider (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) end to end."""
+    issuer = api.service_account_issuer
+    fakes.sts.add_oidc_provider(issuer)
+    fakes.sts.allow_web_identity(ROLE, issuer, AGENT)
+    token_file = tmp_path / "token"
+    token_file.write_text(api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ROLE_ARN", ROLE)
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "team-a.agent")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    session = botocore.session.get_session()
+    session.set_config_variable("region", "us-east-1")
+    credentials = await asyncio.to_thread(
+        lambda: session.get_credentials().get_frozen_credentials()
+    )
+    assert credentials.access_key.startswith("ASIA")
+    (assumed,) = fakes.sts.sessions
+    assert (assumed.subject, assumed.role_session_name) == (AGENT, "team-a.agent")
+
+    token_file.write_text(api.create_token("team-b", "agent", ["sts.amazonaws.com"], 600))
+    refused = botocore.session.get_session()
+    refused.set_config_variable("region", "us-east-1")
+    with pytest.raises(ClientError) as denied:
+        await asyncio.to_thread(lambda: refused.get_credentials().get_frozen_credentials())
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+async def test_unreachable_issuer_keys_are_refused_in_each_clouds_terms(
+    fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    issuer = f"http://127.0.0.1:{closed_port()}"
+    async with APIServer(service_account_issuer=issuer) as api:
+        api.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+        meta = {"name": "agent", "namespace": "team-a"}
+        api.create_object({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+        fakes.sts.add_oidc_provider(issuer)
+        fakes.sts.allow_web_identity(ROLE, issuer, AGENT)
+        status, code, root = await _web_identity(
+            session, fakes, api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600)
+        )
+        assert (status, code) == (400, "InvalidIdentityToken")
+        message = root.findtext(f"{STS_NS}Error/{STS_NS}Message") or ""
+        assert message.startswith("Couldn't retrieve verification key from your identity provider")
+        fakes.entra.add_federated_credential(TENANT, CLIENT, issuer, AGENT)
+        assertion = api.create_token("team-a", "agent", ["api://AzureADTokenExchange"], 600)
+        status, body = await _entra(session, fakes, assertion)
+        assert (status, body["error_codes"]) == (400, [50166])
