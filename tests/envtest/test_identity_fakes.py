@@ -145,10 +145,20 @@ async def test_verifier_checks_signature_issuer_audience_and_lifetime(api: APISe
     with minted_in_the_past(api, 2):
         old = api.create_token("team-a", "agent", ["aud-1"], 600)
     assert await reason(old) == "expired"
-    keys.set_jwks(issuer, {"keys": []})
+    api.issuer.rotate_key()  # a new kid: the verifier fetches the keys again
+    rotated = api.create_token("team-a", "agent", ["aud-1"], 600)
+    await verify_token(rotated, keys, issuers=[issuer], audiences=["aud-1"])
+    assert keys.fetches == 2
+    await verify_token(token, keys, issuers=[issuer], audiences=["aud-1"])  # old key kept
+    api.issuer.rotate_key(keep_old=False)  # old keys dropped: their tokens no longer verify
+    fresh = api.create_token("team-a", "agent", ["aud-1"], 600)
+    await verify_token(fresh, keys, issuers=[issuer], audiences=["aud-1"])
     assert await reason(token) == "unknown_key"
+    assert await reason(rotated) == "unknown_key"
+    keys.set_jwks(issuer, {"keys": []})  # keys given in-process: never fetched
+    assert await reason(fresh) == "unknown_key"
     keys.set_jwks(issuer, api.jwks())
-    await verify_token(token, keys, issuers=[issuer], audiences=["aud-1"])
+    await verify_token(fresh, keys, issuers=[issuer], audiences=["aud-1"])
 
 
 # --- AWS STS ----------------------------------------------------------------------------------
