@@ -1,14 +1,18 @@
 """Fake Vertex AI: project model-registry list and publisher-model GET, Bearer tokens only.
 
-Tokens must have been issued by the fake token endpoint or metadata server (a shared
-`GoogleTokens`), be unexpired and carry the `cloud-platform` scope; anything else (an API
-key, an unknown token) is 401 `UNAUTHENTICATED`.
+Tokens must have been issued by the fake token endpoint, metadata server, IAM Credentials or
+Google STS (a shared `GoogleTokens`), be unexpired and carry the `cloud-platform` scope;
+anything else (an API key, an unknown token) is 401 `UNAUTHENTICATED`.
 
 - `GET /v1/projects/{project}/locations/{location}/models`: `projects` maps a project ID to
   the principals allowed in it (None: any authenticated caller); an unknown project or a
   principal without access is 403 `PERMISSION_DENIED`, an unknown location 404.
 - `GET /v1beta1/publishers/{publisher}/models/{model}` (and `/v1/...`): `publisher_models`
   holds `publisher/model` names; others are 404 `NOT_FOUND`.
+- Federated tokens (Workload Identity Federation used directly, principal `principal://…`)
+  are accepted only where granted, even in a project open to any caller:
+  `grant(project, principal)` (a `principalSet://…/POOL/*` covers the pool) and
+  `revoke(project, principal)`. The publisher-model GET needs a grant in some project.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aiohttp import web
 
 from flokoa_controller.envtest.fakes.gemini import google_error
 from flokoa_controller.envtest.fakes.google_auth import CLOUD_PLATFORM_SCOPE, GoogleTokens
+from flokoa_controller.envtest.fakes.google_sts import principal_matches
 from flokoa_controller.envtest.fakes.server import FakeEndpoint, bearer_token
 
 DEFAULT_PUBLISHER_MODELS = (
@@ -32,6 +37,11 @@ DEFAULT_PUBLISHER_MODELS = (
 
 DEFAULT_LOCATIONS = ("us-central1", "europe-west4", "global")
 """Locations the fake knows by default."""
+
+
+def is_federated(principal: str) -> bool:
+    """Whether `principal` is a Workload Identity Federation identity."""
+    return principal.startswith(("principal://", "principalSet://"))
 
 
 class FakeVertex(FakeEndpoint):
@@ -51,6 +61,25 @@ class FakeVertex(FakeEndpoint):
         self.projects: dict[str, set[str] | None] = {"fake-project": None}
         self.locations: set[str] = set(DEFAULT_LOCATIONS)
         self.publisher_models: set[str] = set(DEFAULT_PUBLISHER_MODELS)
+        self.grants: dict[str, set[str]] = {}
+        """Project → federated principals granted Vertex AI User in it."""
+
+    def grant(self, project: str, principal: str) -> None:
+        """Grant federated `principal` (`*` suffix: a prefix) access to `project`."""
+        self.grants.setdefault(project, set()).add(principal)
+
+    def revoke(self, project: str, principal: str | None = None) -> None:
+        """Remove `principal`'s grant on `project` (None: every grant there)."""
+        if principal is None:
+            self.grants.pop(project, None)
+        else:
+            self.grants.get(project, set()).discard(principal)
+
+    def _granted(self, principal: str, project: str | None) -> bool:
+        projects = [project] if project is not None else list(self.grants)
+        return any(
+            principal_matches(principal, p) for name in projects for p in self.grants.get(name, ())
+        )
 
     @property
     def base_url(self) -> str:
@@ -86,7 +115,13 @@ class FakeVertex(FakeEndpoint):
         project = request.match_info["project"]
         location = request.match_info["location"]
         allowed = self.projects.get(project, set())
-        if project not in self.projects or (allowed is not None and principal not in allowed):
+        if principal is not None and is_federated(principal):
+            refused = project not in self.projects or not self._granted(principal, project)
+        else:
+            refused = project not in self.projects or (
+                allowed is not None and principal not in allowed
+            )
+        if refused:
             return self.error(
                 403,
                 f"Permission 'aiplatform.models.list' denied on resource "
@@ -98,9 +133,15 @@ class FakeVertex(FakeEndpoint):
         return web.json_response({"models": []})
 
     async def _publisher_model(self, request: web.Request) -> web.Response:
-        _principal, denied = self._authenticate(request)
+        principal, denied = self._authenticate(request)
         if denied is not None:
             return denied
+        if principal is not None and is_federated(principal) and not self._granted(principal, None):
+            return self.error(
+                403,
+                "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not "
+                "exist).",
+            )
         publisher = request.match_info["publisher"]
         model = request.match_info["model"]
         if f"{publisher}/{model}" not in self.publisher_models:
