@@ -41,11 +41,38 @@ def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) 
     assert parse_label_selector(selector).matches(labels) is expected
 
 
-@pytest.mark.parametrize("bad", ["a b", "a in ()", "=x", "a=b c", "a=" + "v" * 64])
-def test_malformed_label_selectors_are_400(bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+        ("a in (", "unable to parse requirement: found '', expected: ',', ')' or identifier"),
+        ("=x", "found '=', expected: !, identifier, or 'end of string'"),
+        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+        ("a,", "found '', expected: identifier after ','"),
+        ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ("a=(", "unable to parse requirement: found '(', expected: identifier"),
+        ("a ~ b", "unable to parse requirement: found '~', expected: in, notin, =, ==, !=, gt, lt"),
+        (
+            "a=" + "v" * 64,
+            "unable to parse requirement: values[0][a]: Invalid value: "
+            f'"{"v" * 64}": must be no more than 63 characters',
+        ),
+    ],
+)
+def test_malformed_label_selectors_are_400(bad: str, message: str) -> None:
+    # kube's labels parser wording (k8s.io/apimachinery/pkg/labels), as kube-apiserver answers
     with pytest.raises(StatusError) as exc:
         parse_label_selector(bad)
     assert exc.value.code == 400
+    assert exc.value.body["message"] == message
+
+
+def test_label_selector_edge_cases_kube_accepts() -> None:
+    # "()" is the set of the empty value; gt/lt compare integers
+    assert parse_label_selector("a in ()").matches({"a": ""})
+    assert not parse_label_selector("a in ()").matches({"a": "x"})
+    assert parse_label_selector("n>3").matches({"n": "4"})
+    assert not parse_label_selector("n<3").matches({"n": "x"})
 
 
 def test_field_selectors() -> None:
