@@ -255,10 +255,19 @@ def _object_response(
     return _json_response(body, status, warnings=warnings)
 
 
-def _status_response(exc: StatusError) -> web.Response:
+def _status_response(exc: StatusError, accept: str = "") -> web.Response:
+    """A failure's Status, in YAML when a resource request asked for YAML (kube's
+    ``ErrorNegotiated``), else JSON."""
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
+    try:
+        fmt = negotiate_output(accept)[0] if accept else "json"
+    except StatusError:
+        fmt = "json"
+    if fmt == "yaml":
+        body = _yaml_body(exc.body)
+        return _json_response(body, exc.code, content_type=YAML_TYPE, headers=headers)
     return _json_response(exc.body, exc.code, headers=headers)
 
 
@@ -312,7 +321,8 @@ class APIHandler:
         try:
             response = await self._dispatch(request, info, query, entry)
         except StatusError as exc:
-            response = _status_response(exc)
+            accept = request.headers.get("Accept", "") if info.is_resource else ""
+            response = _status_response(exc, accept)
         except errors.PageNotFound:
             response = web.Response(body=errors.PAGE_NOT_FOUND.encode(), status=404)
             response.headers["Content-Type"] = "text/plain; charset=utf-8"

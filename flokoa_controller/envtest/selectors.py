@@ -376,38 +376,54 @@ class FieldSelector:
         return None
 
 
-def _split_escaped(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for ch in text:
-        if escaped:
-            current.append("\\" + ch)
-            escaped = False
+def _split_terms(text: str) -> list[str]:
+    """kube's ``splitTerms``: split on commas not escaped with a backslash."""
+    terms: list[str] = []
+    start = 0
+    in_slash = False
+    for i, ch in enumerate(text):
+        if in_slash:
+            in_slash = False
         elif ch == "\\":
-            escaped = True
-        elif ch == sep:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    if escaped:
-        current.append("\\")
-    parts.append("".join(current))
-    return parts
+            in_slash = True
+        elif ch == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
 
 
-def _unescape(value: str) -> str:
+_TERM_OPERATORS: Final = ("!=", "==", "=")
+
+
+def _split_term(term: str) -> tuple[str, str, str] | None:
+    """kube's ``splitTerm``: the first operator found, scanning left to right."""
+    for i in range(len(term)):
+        for op in _TERM_OPERATORS:
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op) :]
+    return None
+
+
+def _unescape_value(value: str) -> str:
+    """kube's ``UnescapeValue``: ``\\``, ``\\,`` and ``\\=`` only; bare ``,``/``=`` refused."""
     out: list[str] = []
-    escaped = False
+    in_slash = False
     for ch in value:
-        if escaped:
+        if in_slash:
+            if ch not in "\\,=":
+                raise bad_request(f"invalid field selector: invalid escape sequence: \\{ch}")
             out.append(ch)
-            escaped = False
+            in_slash = False
         elif ch == "\\":
-            escaped = True
+            in_slash = True
+        elif ch in ",=":
+            # Go's %v of the rune: its number
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(ch)}")
         else:
             out.append(ch)
+    if in_slash:
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
@@ -418,41 +434,27 @@ def parse_field_selector(
     aliases: Mapping[str, str] | None = None,
     custom_resource: bool = False,
 ) -> FieldSelector:
-    """Parse ``text`` against the ``fields`` a resource supports; 400 on unknown fields."""
-    if not text or not text.strip():
+    """Parse ``text`` like kube's ``fields.ParseSelector`` (terms sorted, nothing trimmed), then
+    check each field against the ones the resource supports; 400 on either failure."""
+    if not text:
         return FieldSelector(())
-    reqs: list[FieldRequirement] = []
-    for raw in _split_escaped(text, ","):
-        part = raw.strip()
+    parsed: list[tuple[str, str, str]] = []
+    for part in sorted(_split_terms(text)):
         if not part:
             continue
-        for op_text, op_name in (("!=", "!="), ("==", "="), ("=", "=")):
-            idx = _find_unescaped(part, op_text)
-            if idx >= 0:
-                name = part[:idx].strip()
-                value = _unescape(part[idx + len(op_text) :].strip())
-                op = op_name
-                break
-        else:
+        split = _split_term(part)
+        if split is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
+        name, op, rhs = split
+        parsed.append((name, "!=" if op == "!=" else "=", _unescape_value(rhs)))
+    reqs: list[FieldRequirement] = []
+    for name, op, value in parsed:
         canonical = (aliases or {}).get(name, name)
         getter = fields.get(canonical)
         if getter is None:
             raise _unknown_field(name, custom_resource)
         reqs.append(FieldRequirement(canonical, op, value, getter))
     return FieldSelector(tuple(reqs))
-
-
-def _find_unescaped(text: str, needle: str) -> int:
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text.startswith(needle, i):
-            return i
-        i += 1
-    return -1
 
 
 def _unknown_field(name: str, custom_resource: bool) -> StatusError:
