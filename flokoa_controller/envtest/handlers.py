@@ -513,11 +513,11 @@ class APIHandler:
         if ri.verb == "watch":
             return await self._watch(request, ri, info, query, entry)
         if ri.verb == "create":
-            body = await self._read_object(request, info)
+            body = await self._read_object(request, info.kind)
             res = self.store.create(info, namespace, body, self._options(request, query))
             return _object_response(res.raw, out, res.code, warnings=res.warnings)
         if ri.verb == "update":
-            body = await self._read_object(request, info)
+            body = await self._read_object(request, info.kind)
             res = self.store.update(
                 info,
                 namespace,
@@ -562,7 +562,7 @@ class APIHandler:
         """``serviceaccounts/NAME/token``: create only (kube's TokenREST)."""
         if ri.verb != "create" or self.issuer is None:
             raise errors.method_not_allowed()
-        body = await self._read_object(request)
+        body = await self._read_object(request, "TokenRequest")
         answer = create_token(self.issuer, self.get_core_object, ri.namespace, ri.name, body)
         return _json_response(answer, 201)
 
@@ -596,7 +596,7 @@ class APIHandler:
                 )
         return bool(values)
 
-    async def _read_object(self, request: web.BaseRequest, info: ResourceInfo) -> Any:
+    async def _read_object(self, request: web.BaseRequest, kind: str) -> Any:
         raw = await request.read()
         ctype = request.content_type or JSON_TYPE
         if not request.headers.get("Content-Type"):
@@ -608,7 +608,7 @@ class APIHandler:
                 # kube's transformDecodeError around the JSON serializer's findKind
                 problem = gocodec.json_syntax_error(raw) or str(exc)
                 raise errors.bad_request(
-                    f"the object provided is unrecognized (must be of type {info.kind}): "
+                    f"the object provided is unrecognized (must be of type {kind}): "
                     f"couldn't get version/kind; json parse error: {problem} "
                     f"({gocodec.summarize_data(raw)})"
                 ) from None
