@@ -12,8 +12,9 @@ Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
   dropped;
 * ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``) is
   answered as kube-apiserver v1.32 with its default ``WatchList`` gate answers over an etcd
-  without progress notifications: ``500 InternalError`` ("a watch stream was requested by the
-  client but the required storage feature RequestWatchProgress is disabled");
+  without progress notifications: ``200``, then one ERROR event carrying a ``500 InternalError``
+  ``Status`` ("a watch stream was requested by the client but the required storage feature
+  RequestWatchProgress is disabled"), and the end of the stream;
 * ``drop_watches()`` — reset every open watch connection now;
 * ``outage(seconds)`` — close the listening socket and every connection, reopen on the same
   port after ``seconds`` (clients see connection refused meanwhile).
@@ -51,8 +52,9 @@ class Faults:
     zombie_watches: bool
     """Keep watches open but silent."""
     refuse_streaming_list: bool
-    """Answer every streaming list with kube-apiserver's 500 for a storage that cannot send
-    watch progress notifications (what a real v1.32 server over etcd 3.4 does)."""
+    """Answer every streaming list with kube-apiserver's ERROR event (a 500 ``Status``) for a
+    storage that cannot send watch progress notifications (what a real v1.32 server over
+    etcd 3.4 does)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)

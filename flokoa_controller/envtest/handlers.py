@@ -691,11 +691,6 @@ class APIHandler:
                 "resourceVersionMatch",
                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             )
-        if send_initial and self.faults.refuse_streaming_list:
-            raise errors.internal_error(
-                "a watch stream was requested by the client but the required storage feature "
-                "RequestWatchProgress is disabled"
-            )
         if send_initial and rv not in ("", "0") and int(rv) > self.store.storage.rv:
             # kube waits ~3 s for its cache to catch up, then refuses the watch itself
             raise errors.too_large_resource_version(int(rv), self.store.storage.rv)
@@ -723,7 +718,15 @@ class APIHandler:
         watch = Watch(self.store.storage, spec, render, handle)
         first: bytes | None = None
         cursor, initial = 0, False
-        if rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
+        if send_initial and self.faults.refuse_streaming_list:
+            # kube-apiserver answers 200 and ends the stream with one ERROR event (code 500)
+            first = error_line(
+                errors.internal_error(
+                    "a watch stream was requested by the client but the required storage "
+                    "feature RequestWatchProgress is disabled"
+                ).body
+            )
+        elif rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
             first = error_line(errors.too_old_resource_version(int(rv), self.store.storage.rv).body)
         else:
             try:
