@@ -3,6 +3,9 @@
 Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
 
 * ``latency`` — seconds added before every API request is answered;
+* ``write_reply_delay`` — seconds every write's reply is held after the write is stored: its
+  watch events reach watchers first, as a real kube-apiserver's watch often beats the reply
+  to the write (clients must not assume the reply comes first);
 * ``error_rate``, ``error_code`` (500, 503, 429 …), ``retry_after`` — fail that share of API
   requests (``error_verbs`` limits it to some verbs); ``fail_next(n)`` fails the next ``n``;
 * ``watch_max_seconds`` — every watch ends (cleanly) that long after it started;
@@ -37,6 +40,8 @@ class Faults:
 
     latency: float
     """Seconds of delay added to every API request."""
+    write_reply_delay: float
+    """Seconds a write's reply is held after the write (its watch events go out first)."""
     error_rate: float
     """Share (0..1) of API requests answered with ``error_code``."""
     error_code: int
@@ -64,6 +69,7 @@ class Faults:
         self._outage_end: Callable[[float], Coroutine[Any, Any, None]] | None = None
         self._notify: Callable[[], None] = lambda: None
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -83,6 +89,7 @@ class Faults:
     def reset(self) -> None:
         """Switch every knob off."""
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -139,6 +146,7 @@ class Faults:
         """The knob values (for ``GET /envtest/faults``)."""
         return {
             "latency": self.latency,
+            "write_reply_delay": self.write_reply_delay,
             "error_rate": self.error_rate,
             "error_code": self.error_code,
             "retry_after": self.retry_after,
@@ -160,6 +168,7 @@ class Faults:
                 self.error_verbs = frozenset(value) if value is not None else None
             elif key in (
                 "latency",
+                "write_reply_delay",
                 "error_rate",
                 "error_code",
                 "retry_after",

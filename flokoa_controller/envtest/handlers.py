@@ -32,7 +32,7 @@ from flokoa_controller.envtest.apistore import (
     ListResult,
     Options,
 )
-from flokoa_controller.envtest.audit import AuditEntry, AuditLog
+from flokoa_controller.envtest.audit import WRITE_VERBS, AuditEntry, AuditLog
 from flokoa_controller.envtest.errors import StatusError
 from flokoa_controller.envtest.faults import Faults
 from flokoa_controller.envtest.openapi import OpenAPICache
@@ -347,7 +347,10 @@ class APIHandler:
             if failure is not None:
                 raise failure
         if info.is_resource:
-            return await self._resource(request, info, query, entry)
+            response = await self._resource(request, info, query, entry)
+            if self.faults.write_reply_delay > 0 and info.verb in WRITE_VERBS:
+                await asyncio.sleep(self.faults.write_reply_delay)  # watchers hear it first
+            return response
         return await self._non_resource(request, path)
 
     def _authenticate(self, request: web.BaseRequest) -> None:
