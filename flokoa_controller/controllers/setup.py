@@ -282,6 +282,8 @@ def setup_controllers(
         return [_request(key) for key in sorted(keys)]
 
     # the watch's echo of a controller's own status write is not reconciled again
+    provider_writer.requeue = lambda key: provider_controller.enqueue(_request(key))
+    model_writer.requeue = lambda key: model_controller.enqueue(_request(key))
     provider_controller.watch(providers, predicates=[_not_own_write(provider_writer)])
     provider_controller.watch(secrets, providers_of_secret)
     model_controller.watch(models, predicates=[_not_own_write(model_writer)])
@@ -340,7 +342,7 @@ def setup_controllers(
 def _not_own_write(writer: StatusWriter) -> Predicate:
     """Let through every update but the echo of ``writer``'s own status write (a resync,
     ``old is new``, always passes)."""
-    return Predicate(update=lambda old, new: old is new or not writer.is_own_write(new))
+    return Predicate(update=lambda old, new: old is new or not writer.is_own_write(old, new))
 
 
 def _request(key: str) -> Request:

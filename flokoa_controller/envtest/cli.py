@@ -90,8 +90,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     faults.add_argument(
         "--refuse-streaming-list",
         action="store_true",
-        help="answer streaming lists (sendInitialEvents) with kube-apiserver's 500 for an etcd "
-        "without watch progress notifications",
+        help="answer streaming lists (sendInitialEvents) as kube-apiserver does over an etcd "
+        "without watch progress notifications (an ERROR event with a 500 Status)",
     )
     faults.add_argument("--seed", type=int, default=None, help="seed of the random failures")
     p.set_defaults(handler=run)

@@ -3,6 +3,9 @@
 Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
 
 * ``latency`` — seconds added before every API request is answered;
+* ``write_reply_delay`` — seconds every write's reply is held after the write is stored: its
+  watch events reach watchers first, as a real kube-apiserver's watch often beats the reply
+  to the write (clients must not assume the reply comes first);
 * ``error_rate``, ``error_code`` (500, 503, 429 …), ``retry_after`` — fail that share of API
   requests (``error_verbs`` limits it to some verbs); ``fail_next(n)`` fails the next ``n``;
 * ``watch_max_seconds`` — every watch ends (cleanly) that long after it started;
@@ -12,8 +15,9 @@ Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
   dropped;
 * ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``) is
   answered as kube-apiserver v1.32 with its default ``WatchList`` gate answers over an etcd
-  without progress notifications: ``500 InternalError`` ("a watch stream was requested by the
-  client but the required storage feature RequestWatchProgress is disabled");
+  without progress notifications: ``200``, then one ERROR event carrying a ``500 InternalError``
+  ``Status`` ("a watch stream was requested by the client but the required storage feature
+  RequestWatchProgress is disabled"), and the end of the stream;
 * ``drop_watches()`` — reset every open watch connection now;
 * ``outage(seconds)`` — close the listening socket and every connection, reopen on the same
   port after ``seconds`` (clients see connection refused meanwhile).
@@ -36,6 +40,8 @@ class Faults:
 
     latency: float
     """Seconds of delay added to every API request."""
+    write_reply_delay: float
+    """Seconds a write's reply is held after the write (its watch events go out first)."""
     error_rate: float
     """Share (0..1) of API requests answered with ``error_code``."""
     error_code: int
@@ -51,8 +57,9 @@ class Faults:
     zombie_watches: bool
     """Keep watches open but silent."""
     refuse_streaming_list: bool
-    """Answer every streaming list with kube-apiserver's 500 for a storage that cannot send
-    watch progress notifications (what a real v1.32 server over etcd 3.4 does)."""
+    """Answer every streaming list with kube-apiserver's ERROR event (a 500 ``Status``) for a
+    storage that cannot send watch progress notifications (what a real v1.32 server over
+    etcd 3.4 does)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
@@ -62,6 +69,7 @@ class Faults:
         self._outage_end: Callable[[float], Coroutine[Any, Any, None]] | None = None
         self._notify: Callable[[], None] = lambda: None
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -81,6 +89,7 @@ class Faults:
     def reset(self) -> None:
         """Switch every knob off."""
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -137,6 +146,7 @@ class Faults:
         """The knob values (for ``GET /envtest/faults``)."""
         return {
             "latency": self.latency,
+            "write_reply_delay": self.write_reply_delay,
             "error_rate": self.error_rate,
             "error_code": self.error_code,
             "retry_after": self.retry_after,
@@ -158,6 +168,7 @@ class Faults:
                 self.error_verbs = frozenset(value) if value is not None else None
             elif key in (
                 "latency",
+                "write_reply_delay",
                 "error_rate",
                 "error_code",
                 "retry_after",

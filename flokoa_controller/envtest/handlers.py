@@ -32,7 +32,7 @@ from flokoa_controller.envtest.apistore import (
     ListResult,
     Options,
 )
-from flokoa_controller.envtest.audit import AuditEntry, AuditLog
+from flokoa_controller.envtest.audit import WRITE_VERBS, AuditEntry, AuditLog
 from flokoa_controller.envtest.errors import StatusError
 from flokoa_controller.envtest.faults import Faults
 from flokoa_controller.envtest.openapi import OpenAPICache
@@ -399,7 +399,10 @@ class APIHandler:
             if failure is not None:
                 raise failure
         if info.is_resource:
-            return await self._resource(request, info, query, entry)
+            response = await self._resource(request, info, query, entry)
+            if self.faults.write_reply_delay > 0 and info.verb in WRITE_VERBS:
+                await asyncio.sleep(self.faults.write_reply_delay)  # watchers hear it first
+            return response
         return await self._non_resource(request, path)
 
     def _authenticate(self, request: web.BaseRequest) -> None:
@@ -782,11 +785,6 @@ class APIHandler:
                 "resourceVersionMatch",
                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             )
-        if send_initial and self.faults.refuse_streaming_list:
-            raise errors.internal_error(
-                "a watch stream was requested by the client but the required storage feature "
-                "RequestWatchProgress is disabled"
-            )
         if send_initial and rv not in ("", "0") and int(rv) > self.store.storage.rv:
             # kube waits ~3 s for its cache to catch up, then refuses the watch itself
             raise errors.too_large_resource_version(int(rv), self.store.storage.rv)
@@ -814,7 +812,15 @@ class APIHandler:
         watch = Watch(self.store.storage, spec, render, handle)
         first: bytes | None = None
         cursor, initial = 0, False
-        if rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
+        if send_initial and self.faults.refuse_streaming_list:
+            # kube-apiserver answers 200 and ends the stream with one ERROR event (code 500)
+            first = error_line(
+                errors.internal_error(
+                    "a watch stream was requested by the client but the required storage "
+                    "feature RequestWatchProgress is disabled"
+                ).body
+            )
+        elif rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
             first = error_line(errors.too_old_resource_version(int(rv), self.store.storage.rv).body)
         else:
             try:

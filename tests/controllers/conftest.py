@@ -383,8 +383,24 @@ async def _start(
                 await asyncio.wait_for(harness.task, 15)
             if cluster.api is None:  # a real cluster: clean up after ourselves
                 for ns in [namespace, *harness.created_namespaces]:
-                    with contextlib.suppress(NotFound):
-                        await client.delete(NAMESPACES, ns)
+                    await _delete_namespace(client, ns)
+
+
+async def _delete_namespace(client: KubeClient, namespace: str) -> None:
+    """Delete what a test made in ``namespace``, then the namespace, without waiting.
+
+    The objects go first and one by one: nothing waits for (or counts on) the namespace
+    controller, which a bare kube-apiserver lacks and a real cluster may run slowly, so an
+    operator watching every namespace finds nothing of ours left to reconcile even while
+    the namespace stays Terminating.
+    """
+    for rt in (MODELS, MODELPROVIDERS, SECRETS):
+        with contextlib.suppress(NotFound):
+            for item in (await client.list(rt, namespace))["items"]:
+                with contextlib.suppress(NotFound):
+                    await client.delete(rt, item["metadata"]["name"], namespace)
+    with contextlib.suppress(NotFound):
+        await client.delete(NAMESPACES, namespace)
 
 
 MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]

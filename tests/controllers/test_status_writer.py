@@ -344,16 +344,86 @@ def _obj(rv: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
 async def test_own_write_echo_is_recognised_once_and_forgotten_with_the_object() -> None:
     writer = StatusWriter(_EchoClient(), MODELPROVIDERS)
     assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
-    assert not writer.is_own_write(_obj("7"))  # an older event: not the echo
-    assert writer.is_own_write(_obj("8", {"ready": True}))
-    assert not writer.is_own_write(_obj("8", {"ready": True}))  # once only
+    assert not writer.is_own_write(_obj("6"), _obj("7"))  # an older event: not the echo
+    assert writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))  # once only
     # an event past the echo (the echo folded into a later change) forgets it
     assert await writer.write(_obj("7"), {"ready": False}, ["ready"])
-    assert not writer.is_own_write(_obj("9"))
-    assert not writer.is_own_write(_obj("8", {"ready": False}))
+    assert not writer.is_own_write(_obj("7"), _obj("9"))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": False}))
     # the object left the cache before the write's reply: nothing stays behind
     assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
     assert writer.pending() == 1
     writer.forget(f"{NS}/e")
     assert writer.pending() == 0
-    assert not writer.is_own_write(_obj("8", {"ready": True}))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))
+
+
+class _WatchFirstClient:
+    """Delivers the write's watch event (``old`` → the new object, through the predicate
+    the test gives) before it answers the patch, as a real kube-apiserver often does; can
+    answer a different resourceVersion than the event's, or refuse with a Conflict."""
+
+    def __init__(self, event_rv: str = "8", reply_rv: str = "8", conflict: bool = False) -> None:
+        self.event_rv = event_rv
+        self.reply_rv = reply_rv
+        self.conflict = conflict
+        self.deliver: Any = None
+        self.dropped: list[bool] = []
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        raise NotImplementedError
+
+    async def patch(
+        self, rt: ResourceType, name: str, patch: Any, namespace: Any = None, **_: Any
+    ) -> Any:
+        based_on = patch["metadata"]["resourceVersion"]
+        self.dropped.append(self.deliver(_obj(based_on), _obj(self.event_rv, patch["status"])))
+        await asyncio.sleep(0)
+        if self.conflict:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        return _obj(self.reply_rv, patch["status"])
+
+
+async def test_echo_delivered_before_the_reply_is_dropped_once() -> None:
+    """The watch beats the write's reply: the update from the locked version is the echo."""
+    client = _WatchFirstClient()
+    writer = StatusWriter(client, MODELPROVIDERS)
+    requeued: list[str] = []
+    writer.requeue = requeued.append
+    client.deliver = writer.is_own_write
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert client.dropped == [True]
+    assert requeued == []
+    assert writer.pending() == 0  # the cache already shows the write: no record held
+    # nothing is due any more: the next update (somebody else's) passes
+    assert not writer.is_own_write(_obj("8"), _obj("9", {"ready": False}))
+    # an update from another version while a write is in flight is not taken for its echo
+    client.deliver = lambda old, new: writer.is_own_write(_obj("6"), new)
+    assert await writer.write(_obj("7"), {"ready": False}, ["ready"])
+    assert client.dropped[-1] is False
+
+
+async def test_early_update_that_was_more_than_the_echo_is_requeued() -> None:
+    """The update seen before the reply is not the written version (a relist folded the
+    echo into later changes): the key is requeued."""
+    client = _WatchFirstClient(event_rv="11", reply_rv="8")
+    writer = StatusWriter(client, MODELPROVIDERS)
+    requeued: list[str] = []
+    writer.requeue = requeued.append
+    client.deliver = writer.is_own_write
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert requeued == [f"{NS}/e"]
+
+
+async def test_early_update_of_a_refused_write_is_reconciled_by_the_conflict() -> None:
+    """Somebody else's write won the race (ours gets a Conflict): the update dropped as a
+    possible echo is reconciled through the Conflict's requeue."""
+    client = _WatchFirstClient(conflict=True)
+    writer = StatusWriter(client, MODELPROVIDERS)
+    client.deliver = writer.is_own_write
+    with pytest.raises(Conflict):
+        await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert client.dropped == [True]
+    # nothing stays in flight: later updates from that version pass
+    assert not writer.is_own_write(_obj("7"), _obj("8"))
