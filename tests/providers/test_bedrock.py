@@ -39,8 +39,10 @@ async def test_static_keys(fakes: FakeProviders, http: ProbeHTTP, tools: SimpleN
     assert (await probe_provider(target, http)).ok
     model = await probe_model(target, "meta.llama3-70b-instruct-v1:0", http)
     assert model.ok, model
-    request = fakes.bedrock.requests[-1]
-    assert request.raw_path == "/foundation-models/meta.llama3-70b-instruct-v1%3A0"
+    get, availability = fakes.bedrock.requests[-2:]
+    assert get.raw_path == "/foundation-models/meta.llama3-70b-instruct-v1%3A0"
+    assert availability.raw_path == "/foundation-model-availability/meta.llama3-70b-instruct-v1%3A0"
+    request = get
     auth = request.header("Authorization")
     assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={creds.access_key_id}/")
     assert "/us-east-1/bedrock/aws4_request" in auth
@@ -86,7 +88,7 @@ async def test_web_identity(
     assert web_identity.token.encode() in sts_request.body
     assert fakes.bedrock.principals == [
         "arn:aws:sts::123456789012:assumed-role/flokoa-probe/" + p
-        for p in [fakes.bedrock.principals[0].rsplit("/", 1)[1]] * 2
+        for p in [fakes.bedrock.principals[0].rsplit("/", 1)[1]] * 3  # list, get, access
     ]
     for request in fakes.bedrock.requests:
         key = request.header("Authorization").split("Credential=")[1].split("/")[0]

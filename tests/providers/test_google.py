@@ -90,8 +90,10 @@ def test_vertex_urls() -> None:
         "europe-west4/models?pageSize=1"
     )
     glob = ProbeTarget(kind="google", vertex=VertexSettings("my-proj", "global"))
+    # global has no model registry: countTokens in the project (issue 14)
     assert vertex_provider_url(glob) == (
-        "https://aiplatform.googleapis.com/v1beta1/publishers/google/models/" + VERTEX_PROBE_MODEL
+        "https://aiplatform.googleapis.com/v1/projects/my-proj/locations/global/publishers/"
+        f"google/models/{VERTEX_PROBE_MODEL}:countTokens"
     )
     assert publisher_model("gemini-2.0-flash") == ("google", "gemini-2.0-flash")
     assert publisher_model("anthropic/claude-x") == ("anthropic", "claude-x")
@@ -223,9 +225,17 @@ async def test_vertex_project_and_location(
     assert (nowhere.reason, nowhere.http_status) == ("EndpointNotFound", 404)
     glob = await probe_provider(vertex_target(fakes, info, location="global"), http)
     assert glob.ok, glob
-    assert (
-        fakes.vertex.requests[-1].path == f"/v1beta1/publishers/google/models/{VERTEX_PROBE_MODEL}"
+    counted = fakes.vertex.requests[-1]
+    assert (counted.method, counted.path) == (
+        "POST",
+        "/v1/projects/fake-project/locations/global/publishers/google/models/"
+        f"{VERTEX_PROBE_MODEL}:countTokens",
     )
+    # with global, the provider probe checks the project too (issue 14)
+    elsewhere = await probe_provider(
+        vertex_target(fakes, info, project="someone-else", location="global"), http
+    )
+    assert (elsewhere.reason, elsewhere.http_status) == ("InvalidCredentials", 403)
 
 
 # -- Vertex with Application Default Credentials ----------------------------------------------

@@ -31,10 +31,18 @@ from flokoa_controller.providers.openai import azure_deployment, azure_resource_
         (
             ProbeTarget(
                 kind="openai",
-                base_url="https://gw.corp/azure/openai/deployments/d",
+                base_url="https://r.openai.azure.com/openai/deployments/d",
                 default_headers={"api-version": "2024-02-01"},
             ),
-            "https://gw.corp/azure/openai/models?api-version=2024-02-01",
+            "https://r.openai.azure.com/openai/models?api-version=2024-02-01",
+        ),
+        (  # not an Azure host: the header is only a header (issue 14)
+            ProbeTarget(
+                kind="openai",
+                base_url="https://gw.corp/v1",
+                default_headers={"api-version": "2024-02-01"},
+            ),
+            "https://gw.corp/v1/models",
         ),
         (
             ProbeTarget(kind="openai", base_url="https://r.openai.azure.com/openai/v1"),
@@ -174,9 +182,12 @@ def test_azure_deployment_of_a_base_url() -> None:
 
 
 async def test_azure_classic_from_the_spec_example(fakes: FakeProviders, http: ProbeHTTP) -> None:
-    """The user spec puts api-version in defaultHeaders: it becomes the query parameter."""
+    """The user spec puts api-version in defaultHeaders: on Azure it becomes the query
+    parameter. (The fake's host is 127.0.0.1, so the Azure flavor an Azure host gets, see
+    test_target.test_openai_flavor, is given here.)"""
     target = ProbeTarget(
         kind="openai",
+        flavor="azure-classic",
         base_url=fakes.azure.classic_base_url,
         api_key=fakes.azure.api_key,
         default_headers={"api-version": "2024-02-01"},
