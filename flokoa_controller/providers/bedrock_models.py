@@ -9,7 +9,8 @@ Every call is a free, signed control-plane GET (`bedrock.bedrock_get`), no model
   (`GET /inference-profiles/{id}`, permission `bedrock:GetInferenceProfile`): 404 is
   `ModelNotFound`; a hit gives the member models (`models[].modelArn`, in
   `ModelDetails.members`) and, when they are one foundation model, `ModelDetails.resolved`.
-  That foundation model's access is then checked as below (in the provider's region).
+  That foundation model is then checked as below in the provider's region (lifecycle and
+  access; one missing from the region's catalog leaves the profile found, unchecked).
 - **Foundation models** (an ID, or a `foundation-model/` ARN): GetFoundationModel
   (`GET /foundation-models/{id}`) — 404 is `ModelNotFound`; its `modelLifecycle.status`
   (`LEGACY` means deprecated) — then GetFoundationModelAvailability
@@ -152,13 +153,14 @@ async def _access(
 
 async def _foundation_model(
     target: ProbeTarget, http: ProbeHTTP, model_id: str, subject: str
-) -> tuple[ProbeResult, Lifecycle | None]:
-    """GetFoundationModel, then its availability: the result and the model's lifecycle."""
+) -> tuple[ProbeResult, Lifecycle | None, str]:
+    """GetFoundationModel, then its availability: the result, the model's lifecycle and,
+    for a usable model, a note on access and lifecycle for the message."""
     result, body = await bedrock_get(
         target, http, "model", ("foundation-models", model_id), subject=subject
     )
     if not result.ok or result.rate_limited:
-        return result, None
+        return result, None, ""
     details = (body or {}).get("modelDetails")
     life = details.get("modelLifecycle") if isinstance(details, dict) else None
     lifecycle = lifecycle_of(
@@ -168,10 +170,10 @@ async def _foundation_model(
     )
     refused, note = await _access(target, http, model_id, subject)
     if refused is not None:
-        return refused, lifecycle
+        return refused, lifecycle, ""
     if lifecycle is not None and lifecycle.deprecated:
         note += f"; deprecated (modelLifecycle.status {lifecycle.word})"
-    return replace(result, message=f"{result.message} ({note})"), lifecycle
+    return result, lifecycle, note
 
 
 async def _profile(
@@ -194,18 +196,19 @@ async def _profile(
     kind = clean_word(body.get("type"))
     what = f"{kind.replace('_', '-').lower()} profile, " if kind else ""
     routes = f"routes to {resolved}" if resolved else f"{len(members)} member models"
-    message = f"{result.message} ({what}{routes})"
-    lifecycle: Lifecycle | None = None
-    if resolved is not None:
-        refused, note = await _access(target, http, resolved, f'{subject} (model "{resolved}")')
-        if refused is not None:
-            return replace(refused, model=ModelDetails(resolved=resolved, members=members))
-        message = f"{message[:-1]}; {note})"
-    return replace(
-        result,
-        message=message,
-        model=ModelDetails(resolved=resolved, members=members, lifecycle=lifecycle),
+    details = ModelDetails(resolved=resolved, members=members)
+    if resolved is None:
+        return replace(result, message=f"{result.message} ({what}{routes})", model=details)
+    # the model it routes to, in the provider's region: lifecycle and access
+    checked, lifecycle, note = await _foundation_model(
+        target, http, resolved, f'{subject} (model "{resolved}")'
     )
+    details = replace(details, lifecycle=lifecycle)
+    if checked.reason == Reason.MODEL_NOT_FOUND.value:
+        note = f"{resolved} is not in this region's catalog: lifecycle and access not checked"
+    elif not checked.ok or checked.rate_limited:
+        return replace(checked, model=details)
+    return replace(result, message=f"{result.message} ({what}{routes}; {note})", model=details)
 
 
 async def check_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
@@ -214,7 +217,8 @@ async def check_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     if identifier is not None:
         return await _profile(target, http, model, identifier)
     model_id = foundation_model_id(model)
-    result, lifecycle = await _foundation_model(target, http, model_id, f'model "{model}"')
+    result, lifecycle, note = await _foundation_model(target, http, model_id, f'model "{model}"')
     resolved = model_id if model_id != model else None
     details = ModelDetails(resolved=resolved, lifecycle=lifecycle)
-    return replace(result, model=None if details.empty else details)
+    message = f"{result.message} ({note})" if note else result.message
+    return replace(result, message=message, model=None if details.empty else details)
