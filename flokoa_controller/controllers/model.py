@@ -143,6 +143,9 @@ class ModelVerdict:
     """``ModelAvailable``."""
     deprecated: Cond | None = None
     """``Deprecated``, when the check learnt the model's lifecycle (else left as it is)."""
+    drop_deprecated: bool = False
+    """Remove ``Deprecated``: the model was found, and its provider reports no lifecycle
+    (e.g. ``spec.model`` or the provider changed)."""
 
     def updates(self) -> list[tuple[str, ConditionStatus, str, str]]:
         """As ``set_conditions`` updates, Ready first."""
@@ -234,7 +237,26 @@ _UNUSABLE: Final = frozenset(
 
 def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     verdict = _availability_verdict(result, provider_ready)
-    return replace(verdict, deprecated=deprecation(result))
+    deprecated = deprecation(result)
+    found = result.ok and not result.rate_limited
+    return replace(verdict, deprecated=deprecated, drop_deprecated=found and deprecated is None)
+
+
+def model_status(
+    status: Mapping[str, Any],
+    base: Mapping[str, Any],
+    verdict: ModelVerdict,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """:func:`.conditions.desired_status`, without a ``Deprecated`` condition the verdict
+    drops."""
+    desired = desired_status(status, base, verdict, generation, now)
+    if verdict.drop_deprecated:
+        desired["conditions"] = [
+            c for c in desired["conditions"] if c.get("type") != Type.DEPRECATED
+        ]
+    return desired
 
 
 def deprecation(result: ProbeResult) -> Cond | None:
@@ -433,7 +455,7 @@ class ModelReconciler:
             )
         now = self.now()
         base["providerHash"] = digest
-        unchanged = desired_status(status, base, verdict, generation, now)
+        unchanged = model_status(status, base, verdict, generation, now)
         changed = status_patch(status, unchanged, MANAGED_MODEL_STATUS_FIELDS) is not None
         if changed or not status.get("lastCheckTime"):
             base["lastCheckTime"] = format_time(now)  # the outcome changes the status
@@ -463,7 +485,7 @@ class ModelReconciler:
     ) -> dict[str, Any]:
         """Write the desired status if it differs; emit transition events; return it."""
         generation = int(base["observedGeneration"])
-        desired = desired_status(status, base, verdict, generation, now or self.now())
+        desired = model_status(status, base, verdict, generation, now or self.now())
         if await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS):
             self._events(obj, status, verdict)
             self._deprecation_event(obj, status, verdict)
