@@ -6,13 +6,13 @@
 |---|---|---|
 | `openai` | OpenAI-compatible `/v1/models` | `Bearer` |
 | `azure` | Azure OpenAI classic (`api-version`) and v1 | `api-key` |
-| `anthropic` | `/v1/models` | `x-api-key` + `anthropic-version` |
+| `anthropic` | `/v1/models` (aliases resolved) | `x-api-key` + `anthropic-version` |
 | `gemini` | `/v1beta/models` | `x-goog-api-key` / `?key=` |
 | `google_oauth` | service-account JWT grant (`token_uri`) | RS256 assertion |
 | `metadata` | GCE/GKE metadata server (Workload Identity) | `Metadata-Flavor: Google` |
-| `vertex` | model registry list, publisher models | `Bearer` token from the two above |
+| `vertex` | model registry, publisher models, `countTokens` | `Bearer` token (the two above) |
 | `sts` | `AssumeRoleWithWebIdentity`, `AssumeRole` | web identity token / SigV4 |
-| `bedrock` | `/foundation-models` | SigV4 (static or STS keys) / `Bearer` API key |
+| `bedrock` | models, availability, inference profiles | SigV4 (static, STS) / `Bearer` API key |
 
 `tls` (a `trustme.CA`) applies to the model APIs (`openai`, `azure`, `anthropic`, `gemini`,
 `vertex`, `bedrock`); the identity endpoints (`google_oauth`, `metadata`, `sts`) are always
