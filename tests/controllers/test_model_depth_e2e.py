@@ -2,7 +2,8 @@
 
 Bedrock inference profiles and model access, Vertex access in the project, resolved and
 deprecated models, and an `api-version` header on a non-Azure gateway. Each test prints what
-`kubectl get models -o wide` shows, so a run with `-s` gives the tables of the issue's note.
+`kubectl get models` and `kubectl get models -o wide` show, so a run with `-s` gives the
+tables of the issue's closing note.
 """
 
 from __future__ import annotations
@@ -30,8 +31,18 @@ async def put_model(h: Harness, name: str, provider: str, model: str) -> None:
 
 async def show_models(h: Harness, kubectl: Kubectl, title: str) -> str:
     """`kubectl get models -o wide` in the test's namespace, printed under `title`."""
+    plain = await kubectl("get", "models", "-n", h.namespace)
+    assert plain.stdout.splitlines()[0].split() == [
+        "NAME",
+        "MODEL",
+        "PROVIDER",
+        "READY",
+        "REASON",
+        "AGE",
+    ]
     listing = await kubectl("get", "models", "-n", h.namespace, "-o", "wide")
-    print(f"\n--- {title}: kubectl get models -o wide\n{listing.stdout}")
+    print(f"\n--- {title}: kubectl get models\n{plain.stdout}")
+    print(f"--- {title}: kubectl get models -o wide\n{listing.stdout}")
     return str(listing.stdout)
 
 
