@@ -193,13 +193,6 @@ async def _frozen_credentials(
     return entry.value, frozen
 
 
-def endpoint_url(target: ProbeTarget, base: str, model: str | None = None) -> str:
-    """The ListFoundationModels (`model` None) or GetFoundationModel URL."""
-    if model is None:
-        return join_url(base, "foundation-models")
-    return join_url(base, "foundation-models", model)
-
-
 def default_endpoint(region: str) -> str:
     """Bedrock's public endpoint for `region` (what botocore resolves without overrides)."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
