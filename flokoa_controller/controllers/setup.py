@@ -29,7 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from flokoa_controller.controllers.metrics import ReadinessCollector, register_collector
+from flokoa_controller.controllers.metrics import (
+    DeprecationCollector,
+    ReadinessCollector,
+    register_collector,
+)
 from flokoa_controller.controllers.model import ModelReconciler
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
 from flokoa_controller.controllers.probing import ModelProbe, Prober, ProviderProbe
@@ -310,6 +314,7 @@ def setup_controllers(
                 models.store.list,
                 active=leading,
             ),
+            DeprecationCollector(models.store.list, active=leading),
         ):
             try:
                 unregister.append(register_collector(collector))

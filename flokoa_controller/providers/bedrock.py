@@ -1,4 +1,5 @@
-"""AWS Bedrock: SigV4-signed `GET /foundation-models` and `GET /foundation-models/{id}`.
+"""AWS Bedrock: SigV4-signed `GET /foundation-models` (the provider probe) and the model
+check of `bedrock_models.py` (inference profiles, foundation models and their availability).
 
 Credentials come from botocore: static keys (`BedrockSettings.static_credentials`) or its
 default chain (environment, IRSA web identity via `AWS_ROLE_ARN` +
@@ -27,6 +28,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import botocore.config
 import botocore.credentials
@@ -36,7 +38,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from flokoa_controller.providers.http import ProbeHTTP, build_headers
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.probe import join_url, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import BedrockSettings, ProbeTarget
 
@@ -191,13 +193,6 @@ async def _frozen_credentials(
     return entry.value, frozen
 
 
-def endpoint_url(target: ProbeTarget, base: str, model: str | None = None) -> str:
-    """The ListFoundationModels (`model` None) or GetFoundationModel URL."""
-    if model is None:
-        return join_url(base, "foundation-models")
-    return join_url(base, "foundation-models", model)
-
-
 def default_endpoint(region: str) -> str:
     """Bedrock's public endpoint for `region` (what botocore resolves without overrides)."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
@@ -214,14 +209,20 @@ def sign(
     return {name: str(value) for name, value in request.headers.items()}
 
 
-async def _probe(
-    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
-) -> ProbeResult:
+async def bedrock_get(
+    target: ProbeTarget,
+    http: ProbeHTTP,
+    check: Check,
+    segments: tuple[str, ...],
+    *,
+    subject: str = "",
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """One authenticated control-plane GET of `{endpoint}/{segments}` (SigV4, or the API
+    key as Bearer) and the JSON object of a successful answer."""
     started = time.monotonic()
-    subject = f'model "{model}"' if model is not None else ""
     if target.api_key:
         base = target.base_url or default_endpoint(_settings(target).region)
-        url = endpoint_url(target, base, model)
+        url = join_url(base, *segments)
         headers = {"Authorization": f"Bearer {target.api_key}"}
         extra: tuple[str, ...] = ()
     else:
@@ -234,11 +235,11 @@ async def _probe(
                 url="",
                 duration=time.monotonic() - started,
                 secrets=target.secret_values(),
-            )
-        url = endpoint_url(target, identity.endpoint, model)
+            ), None
+        url = join_url(identity.endpoint, *segments)
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_key, frozen.token) if v)
-    result = await probe_get(
+    result, body = await probe_json(
         http,
         target,
         check,
@@ -251,6 +252,15 @@ async def _probe(
     )
     if result.http_status in (401, 403):
         http.credentials.invalidate(_cache_key(target))
+    return result, body
+
+
+async def _probe(
+    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
+) -> ProbeResult:
+    segments = ("foundation-models",) if model is None else ("foundation-models", model)
+    subject = f'model "{model}"' if model is not None else ""
+    result, _body = await bedrock_get(target, http, check, segments, subject=subject)
     return result
 
 
@@ -260,5 +270,9 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """GetFoundationModel: 404 means no such model in this region."""
-    return await _probe(target, http, "model", model)
+    """The model check of `providers/bedrock_models.py`: inference profiles with
+    GetInferenceProfile, foundation models with GetFoundationModel and
+    GetFoundationModelAvailability."""
+    from flokoa_controller.providers.bedrock_models import check_model
+
+    return await check_model(target, model, http)

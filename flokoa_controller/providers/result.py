@@ -20,6 +20,10 @@ Outcome → reason (`ok` says whether the provider is usable):
 | invalid URL | `EndpointNotFound` | no | no |
 | a bug in a probe (an exception it did not expect) | `ProbeError` | no | yes |
 | no free check exists (classic Azure deployment; no request) | `DeploymentNotVerified` | yes | no |
+| Bedrock model exists, not usable (`bedrock_models.py`) | `ModelAccessNotGranted`, ... | no | no |
+| Vertex partner model: no free project check | `ModelAccessNotVerified` | yes | no |
+
+(`...`: also `ModelAgreementNotAccepted`, `ModelNotOfferedInRegion`.)
 
 Credential acquisition failures (malformed service-account key, refused JWT grant, STS
 denial) are `InvalidCredentials`; a token endpoint answering 5xx is `ProviderUnavailable`.
@@ -42,6 +46,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from flokoa_controller.providers.models import ModelDetails
+
 Check = Literal["provider", "model"]
 """What a probe checks: the provider (a list endpoint) or one model (a get endpoint)."""
 
@@ -63,6 +69,10 @@ class Reason(StrEnum):
     UNEXPECTED_RESPONSE = "UnexpectedResponse"
     PROBE_ERROR = "ProbeError"
     DEPLOYMENT_NOT_VERIFIED = "DeploymentNotVerified"
+    MODEL_ACCESS_NOT_GRANTED = "ModelAccessNotGranted"
+    MODEL_AGREEMENT_NOT_ACCEPTED = "ModelAgreementNotAccepted"
+    MODEL_NOT_OFFERED_IN_REGION = "ModelNotOfferedInRegion"
+    MODEL_ACCESS_NOT_VERIFIED = "ModelAccessNotVerified"
 
 
 RETRYABLE_REASONS = frozenset(
@@ -99,6 +109,7 @@ class ProbeResult:
     - `duration`: seconds the probe took (credential acquisition included).
     - `rate_limited`: the provider answered 429.
     - `retryable`: a retry with backoff may change the outcome.
+    - `model`: a model check's `ModelDetails` (None for provider probes and failures).
     """
 
     ok: bool
@@ -109,6 +120,8 @@ class ProbeResult:
     duration: float
     rate_limited: bool = False
     retryable: bool = False
+    model: ModelDetails | None = None
+    """What a successful model check learnt beyond existence (resolved name, lifecycle)."""
 
     @property
     def network_failure(self) -> bool:
