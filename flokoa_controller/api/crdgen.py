@@ -73,23 +73,6 @@ PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
         {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
         {"name": "Provider", "type": "string", "jsonPath": ".spec.providerRef.name"},
         {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
-        {
-            "name": "Reason",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-        },
-        {
-            "name": "Deprecated",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Deprecated")].status',
-            "priority": 1,
-        },
-        {
-            "name": "Resolved",
-            "type": "string",
-            "jsonPath": ".status.resolvedModel",
-            "priority": 1,
-        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
 }

@@ -58,7 +58,7 @@ def test_names_columns_and_subresources(crd: dict[str, Any]) -> None:
         reason = version["additionalPrinterColumns"][2]["jsonPath"]
         assert reason == '.status.conditions[?(@.type=="Ready")].reason'
     else:
-        assert columns == ["Model", "Provider", "Ready", "Reason", "Deprecated", "Resolved", "Age"]
+        assert columns == ["Model", "Provider", "Ready", "Age"]
 
 
 @pytest.mark.parametrize("crd", _crds(), ids=lambda c: c["spec"]["names"]["kind"])

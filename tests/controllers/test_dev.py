@@ -60,14 +60,7 @@ async def test_dev(tmp_path: Path, make_kubectl: MakeKubectl) -> None:
 
         await poll_until(rows, within=30, what="the demo providers' expected states")
         models = (await kubectl("get", "models", "-n", ns)).stdout
-        assert models.splitlines()[0].split() == [
-            "NAME",
-            "MODEL",
-            "PROVIDER",
-            "READY",
-            "REASON",
-            "AGE",
-        ]
+        assert models.splitlines()[0].split() == ["NAME", "MODEL", "PROVIDER", "READY", "AGE"]
         table = {line.split()[0]: line.split() for line in models.splitlines()[1:]}
         assert table["connectivity-test"][1:4] == ["gpt-4o-mini", "openai", "true"]
         assert table["no-such-model"][3] == "false"

@@ -90,7 +90,7 @@ async def test_apply_sample_get_columns_patch_status_describe(kubectl: Kubectl, 
     row = (await kubectl("get", "mp", "openai", "-n", ns, "--no-headers")).stdout.split()
     assert row[:4] == ["openai", "openai", "true", "ProbeSucceeded"]
     models = (await kubectl("get", "models", "-n", ns)).stdout.splitlines()
-    assert models[0].split() == ["NAME", "MODEL", "PROVIDER", "READY", "REASON", "AGE"]
+    assert models[0].split() == ["NAME", "MODEL", "PROVIDER", "READY", "AGE"]
     assert models[1].split()[:3] == ["gpt-4o-mini", "gpt-4o-mini", "openai"]
 
     uid = (await kubectl("get", "mp", "openai", "-n", ns, "-o", "jsonpath={.metadata.uid}")).stdout
