@@ -139,3 +139,20 @@ async def test_the_in_flight_caps_hold_at_the_endpoints(make_harness: MakeHarnes
         assert sorted(hole.in_flight for hole in holes) == [1, 2, 2]
         assert h.controllers.probes.peak_in_flight == 5
         assert h.controllers.probes.queued() == 18 - 5
+
+
+async def test_shutdown_cancels_the_probes_in_flight(make_harness: MakeHarness) -> None:
+    """Probes hanging on a black hole (30 s deadline) end with the controllers, within the
+    manager's grace period (5 s here), not at their deadline."""
+    async with FakeOpenAI() as hole, make_harness(all_namespaces=True) as h:
+        hole.gate = asyncio.Event()
+        ns = await _namespace(h, "holes")
+        await h.put_secret("key", {"api-key": hole.api_key}, namespace=ns)
+        for i in range(4):
+            await _provider(h, ns, f"hole-{i}", hole.base_url, "key")
+        probes = h.controllers.probes
+        await h.wait_for(lambda: probes.in_flight() == 4, what="probes hanging")
+        h.manager.stop()
+        assert h.task is not None
+        await asyncio.wait_for(h.task, h.options.graceful_shutdown_timeout + 5)
+        assert (probes.in_flight(), probes.queued(), len(probes)) == (0, 0, 0)
