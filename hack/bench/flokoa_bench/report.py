@@ -286,7 +286,7 @@ ADVERSARIAL_ROWS: list[tuple[str, str]] = [
     ("rotation update→secretHash p50 (ms)", "rotation.latency.p50_ms"),
     ("rotation update→secretHash p99 (ms)", "rotation.latency.p99_ms"),
     ("rotation max (ms)", "rotation.latency.max_ms"),
-    ("rotations reflected", "rotation.verify"),
+    ("objects correct after the rotation", "rotation.verify"),
     ("hostile connections held (start / end)", "held"),
     ("operator threads (max during rotation)", "threads_max"),
     ("operator RSS, max during rotation (MiB)", "rss_max_mib"),
