@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -167,8 +168,10 @@ class InFlightProbes:
         self._closed = False
         self.peak_in_flight = 0
         """The most probes seen running at once (for tests and benchmarks)."""
-        PROBES_IN_FLIGHT.set_function(lambda: self._running_total)
-        PROBES_QUEUED.set_function(lambda: self._queued)
+        # the gauges read the latest table at scrape time (without keeping it alive)
+        ref = weakref.ref(self)
+        PROBES_IN_FLIGHT.set_function(lambda: _read(ref, "_running_total"))
+        PROBES_QUEUED.set_function(lambda: _read(ref, "_queued"))
 
     # -- what reconcilers call -------------------------------------------------------------
 
@@ -330,3 +333,8 @@ class InFlightProbes:
 
 async def _call(job: Callable[[], Awaitable[T]]) -> T:
     return await job()
+
+
+def _read(ref: weakref.ref[InFlightProbes], name: str) -> float:
+    table = ref()
+    return float(getattr(table, name)) if table is not None else 0.0

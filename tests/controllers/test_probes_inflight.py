@@ -137,6 +137,10 @@ async def test_caps_hold_and_namespaces_are_served_round_robin() -> None:
     assert jobs.started == ["hostile/0", "hostile/1", "a/0", "a/1"]
     assert probes.in_flight_in("hostile") == 2
     assert probes.queued() == 8 + 2 + 2
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("flokoa_probes_in_flight") == 4
+    assert REGISTRY.get_sample_value("flokoa_probes_queued") == 12
     for key in ("a/0", "a/1"):
         jobs.release(key)
     await settle()
