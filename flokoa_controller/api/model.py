@@ -45,7 +45,8 @@ class ModelSettings(APIModel):
     top_k: Annotated[int, Field(ge=1)] | None = Field(default=None, alias="topK")
     """Sample only from the K most likely tokens (at least 1; not supported by OpenAI)."""
     timeout_seconds: TimeoutSeconds | None = Field(default=None, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600), overriding the provider's timeoutSeconds."""
+    """Timeout in seconds (1-600) of the model check, overriding the provider's
+    timeoutSeconds; capped by the operator's `--max-probe-timeout` (default 30)."""
     stop_sequences: (
         Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(max_length=8)]
         | None

@@ -42,7 +42,7 @@ from flokoa_controller.api.meta import MODEL_PROVIDER
 from flokoa_controller.api.rules import PresenceRule, Rule, cel_string, matches
 
 DEFAULT_TIMEOUT_SECONDS = 60
-"""Per-request timeout when a provider block does not set `timeoutSeconds`."""
+"""Probe timeout when a provider block does not set `timeoutSeconds` (before the operator's cap)."""
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """The OpenAI API endpoint used when `openai.baseURL` is not set."""
@@ -161,7 +161,8 @@ class OpenAIProvider(APIModel):
     header; on an Azure OpenAI host it also gives this query parameter, on any other host
     it changes nothing else (authentication stays `Bearer`)."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 class AnthropicProvider(APIModel):
@@ -179,7 +180,8 @@ class AnthropicProvider(APIModel):
     """The `anthropic-version` header. Defaults to `2023-06-01`, the current (and only
     stable) version of the API."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 VERTEX_PRESENCE_RULE = PresenceRule(
@@ -230,7 +232,8 @@ class GoogleProvider(APIModel):
     `https://LOCATION-aiplatform.googleapis.com` (`https://aiplatform.googleapis.com`
     for `global`) for Vertex AI. Set it for a private endpoint or a proxy."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
     vertex: VertexAI | None = None
     """Use Vertex AI instead of the Gemini API. Optional: unset means the Gemini API."""
 
@@ -266,7 +269,8 @@ class BedrockProvider(APIModel):
     """Static access keys. Optional: unset means the ambient credential chain (IRSA, Pod
     Identity), which avoids long-lived keys."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 # --- TLS ------------------------------------------------------------------------------------

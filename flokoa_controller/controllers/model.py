@@ -7,7 +7,10 @@ One reconcile of ``namespace/name``:
    missing → ``ProviderNotFound``. While the provider's status lags its spec
    (``observedGeneration`` behind), wait: its status write brings the Model back.
    Not ready → ``ProviderNotReady`` (the message carries the provider's own reason).
-3. Check the model at the provider with its free get call (OpenAI ``GET /models/{id}``,
+3. Check the model at the provider — outside the reconcile workers, as providers are probed
+   (:mod:`.probes_inflight`; the result is taken only while the Model's UID and generation
+   and the ``providerHash`` it was started with are current) — with its free get call
+   (OpenAI ``GET /models/{id}``,
    Anthropic ``GET /v1/models/{id}``, Gemini ``GET /v1beta/models/{id}``, Vertex's
    publisher model and ``countTokens`` in the project, Bedrock's inference profile or
    foundation model and its availability): 404 → ``ModelNotFound``; a Bedrock model the
@@ -72,10 +75,12 @@ from flokoa_controller.controllers.conditions import (
 from flokoa_controller.controllers.modelprovider import (
     EventSink,
     describe_validation_error,
+    no_requeue,
     outcome_level,
     provider_type_of,
     utc_now,
 )
+from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
     Decision,
@@ -316,7 +321,8 @@ class ModelReconciler:
     provider ``StatusWriter.latest`` (``setup`` passes it), so a Model reconciled while the
     provider's status write has not reached the cache yet judges the written status, not
     its stale predecessor (which would cost a second model check once the cache catches
-    up). The default is the cached object itself.
+    up). The default is the cached object itself. ``probes``/``requeue``: where checks run
+    and how their completion re-queues the Model, as for :class:`.ModelProviderReconciler`.
     """
 
     def __init__(
@@ -330,8 +336,12 @@ class ModelReconciler:
         schedule: Schedule | None = None,
         now: Callable[[], datetime] = utc_now,
         latest_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        probes: ProbeRunner | None = None,
+        requeue: Callable[[Request], None] = no_requeue,
     ) -> None:
         """Create the reconciler (see the class docstring)."""
+        self.probes: ProbeRunner = probes if probes is not None else InlineProbes()
+        self.requeue = requeue
         self.models = models
         self.providers = providers
         self.latest_provider = latest_provider or _cached
@@ -354,7 +364,20 @@ class ModelReconciler:
         """
         if self.models.get_by(request.name, request.namespace) is None:
             self.due.forget(str(request))
+            self.probes.forget(_check_key(request))
         return await reconcile_latest(request, self.models, self.writer, self._reconcile)
+
+    async def _check(
+        self, namespace: str, p_spec: ModelProviderSpec, spec: ModelSpec
+    ) -> ProbeResult | SecretProblem:
+        """Read the provider's Secrets and check the model (in the in-flight table)."""
+        resolved, _ = await self.prober.resolve(namespace, secret_refs(p_spec))
+        if isinstance(resolved, SecretProblem):
+            return resolved
+        timeout = spec.settings.timeout_seconds if spec.settings is not None else None
+        target = build_target(p_spec, resolved, timeout_seconds=timeout)
+        del resolved
+        return await self.prober.probe_model(target, spec.model)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
         generation, status = generation_of(obj), status_of(obj)
@@ -367,6 +390,7 @@ class ModelReconciler:
             verdict = ModelVerdict(
                 (FALSE, Reason.INVALID_SPEC, describe_validation_error(exc)), why, why
             )
+            self.probes.forget(_check_key(request))
             await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
             return Result()
 
@@ -376,6 +400,7 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
+            self.probes.forget(_check_key(request))
             verdict = _provider_verdict(
                 Reason.PROVIDER_NOT_FOUND, f"{ref} not found", "no provider"
             )
@@ -384,6 +409,7 @@ class ModelReconciler:
 
         p_status = status_of(provider)
         if p_status.get("observedGeneration") != generation_of(provider):
+            self.probes.forget(_check_key(request))
             return Result()  # the provider's status write will bring this Model back
         base: dict[str, Any] = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
@@ -396,6 +422,7 @@ class ModelReconciler:
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
+            self.probes.forget(_check_key(request))
             cause = (
                 f"{p_ready.get('reason')}: {p_ready.get('message')}"
                 if p_ready is not None
@@ -428,23 +455,28 @@ class ModelReconciler:
         if not decision.probe and not status_consistent(status, base):
             decision, due = Decision(True, 0.0, "edited"), None
         if not decision.probe:
+            self.probes.forget(_check_key(request))
             self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
         log.debug("Checking model (%s)", decision.cause)
 
-        resolved, _ = await self.prober.resolve(namespace, secret_refs(p_spec))
-        if isinstance(resolved, SecretProblem):
+        checked_spec = p_spec
+        result = await self.probes.run(
+            _check_key(request),
+            namespace,
+            (uid, generation, digest),
+            lambda: self._check(namespace, checked_spec, spec),
+            lambda: self.requeue(request),
+        )
+        if result is None:
+            return Result()  # in flight: its completion brings the Model back
+        if isinstance(result, SecretProblem):
             verdict = ModelVerdict(
-                (FALSE, resolved.reason, resolved.message),
+                (FALSE, result.reason, result.message),
                 provider_ready,
-                _not_checked(resolved.reason),
+                _not_checked(result.reason),
             )
         else:
-            timeout = spec.settings.timeout_seconds if spec.settings is not None else None
-            target = build_target(p_spec, resolved, timeout_seconds=timeout)
-            del resolved
-            result = await self.prober.probe_model(target, spec.model)
-            del target
             verdict = _check_verdict(result, provider_ready)
             base.update(resolved_fields(result))
             log.log(
@@ -518,3 +550,7 @@ class ModelReconciler:
                 self.recorder.event(obj, "Normal", "ModelReady", message)
             return
         self.recorder.event(obj, "Warning", reason, message)
+
+
+def _check_key(request: Request) -> str:
+    return f"Model/{request}"

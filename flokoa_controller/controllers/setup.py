@@ -13,7 +13,11 @@
 - the ``model`` controller, watching Models and — through the index — their ModelProviders
   (every provider status change re-reconciles its Models);
 - the shared probe HTTP client, the event recorder and the readiness gauges (exported by the
-  leader only), started and stopped with the manager.
+  leader only), started and stopped with the manager;
+- the probes in flight (:class:`.InFlightProbes`): both reconcilers hand their probes to
+  it, so probes run outside the reconcile workers, capped globally and per namespace and
+  served round-robin across namespaces; it lives while leading (a leader-only runnable)
+  and cancels every probe when the controllers stop.
 
 :func:`add_flags` adds the controllers' flags to ``flokoa-controller run``.
 """
@@ -36,7 +40,17 @@ from flokoa_controller.controllers.metrics import (
 )
 from flokoa_controller.controllers.model import ModelReconciler
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
-from flokoa_controller.controllers.probing import ModelProbe, Prober, ProviderProbe
+from flokoa_controller.controllers.probes_inflight import (
+    DEFAULT_MAX_CONCURRENT_PROBES,
+    DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE,
+    InFlightProbes,
+)
+from flokoa_controller.controllers.probing import (
+    DEFAULT_MAX_PROBE_TIMEOUT,
+    ModelProbe,
+    Prober,
+    ProviderProbe,
+)
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
 from flokoa_controller.controllers.status import StatusClient, StatusWriter
@@ -156,6 +170,32 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="Bound on the connect phase (TCP, TLS, proxy CONNECT) of a probe request; the "
         "whole request is bounded by the provider's timeoutSeconds.",
     )
+    add_env_flag(
+        group,
+        "--max-probe-timeout",
+        type=_positive_duration,
+        default="30s",
+        help="Cap on the timeoutSeconds of ModelProviders and Models (set by namespace "
+        "users): one deadline for a whole probe or model check, token exchange and "
+        "retries included.",
+    )
+    add_env_flag(
+        group,
+        "--max-concurrent-probes",
+        type=_positive_int,
+        default=str(DEFAULT_MAX_CONCURRENT_PROBES),
+        help="Most probes and model checks running at once; they run outside the "
+        "reconcile workers, so a slow endpoint holds a probe slot, never a worker.",
+    )
+    add_env_flag(
+        group,
+        "--max-concurrent-probes-per-namespace",
+        type=_positive_int,
+        default=str(DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE),
+        help="Most probes and model checks running at once for one namespace; free slots "
+        "go to the waiting namespaces in turn (round-robin), so one namespace cannot "
+        "take the capacity of the others.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +208,12 @@ class ControllerSettings:
     """Probe requests in flight per destination."""
     probe_connect_timeout: float = 10.0
     """Seconds the connect phase of a probe request may take."""
+    max_probe_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT
+    """Cap on the tenant's ``timeoutSeconds``: the deadline of a whole probe."""
+    max_concurrent_probes: int = DEFAULT_MAX_CONCURRENT_PROBES
+    """Probes running at once (outside the reconcile workers)."""
+    max_concurrent_probes_per_namespace: int = DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE
+    """Of them, at most this many for one namespace."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ControllerSettings:
@@ -183,6 +229,16 @@ class ControllerSettings:
             ),
             probe_connect_timeout=float(
                 getattr(args, "probe_connect_timeout", None) or default.probe_connect_timeout
+            ),
+            max_probe_timeout=float(
+                getattr(args, "max_probe_timeout", None) or default.max_probe_timeout
+            ),
+            max_concurrent_probes=int(
+                getattr(args, "max_concurrent_probes", None) or default.max_concurrent_probes
+            ),
+            max_concurrent_probes_per_namespace=int(
+                getattr(args, "max_concurrent_probes_per_namespace", None)
+                or default.max_concurrent_probes_per_namespace
             ),
         )
 
@@ -209,6 +265,8 @@ class Controllers:
     """The shared probe HTTP client."""
     recorder: EventRecorder
     """The event recorder."""
+    probes: InFlightProbes
+    """The probes in flight (shared by both reconcilers)."""
 
 
 def setup_controllers(
@@ -244,7 +302,16 @@ def setup_controllers(
     )
     recorder = EventRecorder(client, EVENT_COMPONENT)
     prober = Prober(
-        status_client, probe_http, probe_provider=probe_provider, probe_model=probe_model
+        status_client,
+        probe_http,
+        max_timeout=settings.max_probe_timeout,
+        probe_provider=probe_provider,
+        probe_model=probe_model,
+    )
+    probes = InFlightProbes(
+        max_in_flight=settings.max_concurrent_probes,
+        max_per_namespace=settings.max_concurrent_probes_per_namespace,
+        grace_period=options.graceful_shutdown_timeout,
     )
 
     def holds_leadership() -> bool:
@@ -263,6 +330,7 @@ def setup_controllers(
         recorder=recorder,
         schedule=schedule,
         now=now,
+        probes=probes,
     )
     model_reconciler = ModelReconciler(
         models=models.store,
@@ -273,9 +341,13 @@ def setup_controllers(
         schedule=schedule,
         now=now,
         latest_provider=provider_writer.latest,
+        probes=probes,
     )
     provider_controller = manager.new_controller("modelprovider", provider_reconciler)
     model_controller = manager.new_controller("model", model_reconciler)
+    # a finished probe brings its object back to the workers
+    provider_reconciler.requeue = provider_controller.enqueue
+    model_reconciler.requeue = model_controller.enqueue
 
     def providers_of_secret(secret: dict[str, Any]) -> list[Request]:
         keys = providers.store.index_keys(PROVIDERS_BY_SECRET, key_of(secret))
@@ -331,6 +403,7 @@ def setup_controllers(
                 await probe_http.close()
 
     manager.add_runnable(lifecycle, needs_leader=False)
+    manager.add_runnable(probes.serve, needs_leader=True)
     return Controllers(
         providers=providers,
         models=models,
@@ -341,6 +414,7 @@ def setup_controllers(
         model_reconciler=model_reconciler,
         http=probe_http,
         recorder=recorder,
+        probes=probes,
     )
 
 
