@@ -14,6 +14,7 @@ Outcome → reason (`ok` says whether the provider is usable):
 | timeout | `Timeout` | no | yes |
 | TLS handshake / certificate failure | `TLSVerificationFailed` | no | no |
 | DNS failure, connection refused or reset, proxy failure | `Unreachable` | no | yes |
+| refused by the destination policy (nothing sent) | `DestinationNotAllowed` | no | no |
 | no credentials found (ADC / AWS default chain empty) | `CredentialsUnavailable` | no | no |
 | CA bundle unusable | `InvalidCACertificate` | no | no |
 | anything else: 3xx (not followed), other 4xx, non-JSON 2xx | `UnexpectedResponse` | no | no |
@@ -63,6 +64,7 @@ class Reason(StrEnum):
     UNEXPECTED_RESPONSE = "UnexpectedResponse"
     PROBE_ERROR = "ProbeError"
     DEPLOYMENT_NOT_VERIFIED = "DeploymentNotVerified"
+    DESTINATION_NOT_ALLOWED = "DestinationNotAllowed"
 
 
 RETRYABLE_REASONS = frozenset(
@@ -82,6 +84,7 @@ NETWORK_REASONS = frozenset(
         Reason.TLS_VERIFICATION_FAILED,
         Reason.INVALID_CA_CERTIFICATE,
         Reason.UNREACHABLE,
+        Reason.DESTINATION_NOT_ALLOWED,
     }
 )
 """Reasons that mean the network path (not the credential) is broken."""
