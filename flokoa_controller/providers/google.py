@@ -243,11 +243,13 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
         if exc.retryable:
             return CredentialError(
                 Reason.PROVIDER_UNAVAILABLE,
-                f"token endpoint {source} failing: {_text(exc)}",
+                f"token endpoint {source} failing{_oauth_error(exc)}",
                 source,
             )
         return CredentialError(
-            Reason.INVALID_CREDENTIALS, f"token request to {source} refused: {_text(exc)}", source
+            Reason.INVALID_CREDENTIALS,
+            f"token request to {source} refused{_oauth_error(exc)}",
+            source,
         )
     if isinstance(exc, ValueError | KeyError | TypeError):
         return CredentialError(
@@ -260,6 +262,33 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
         f"cannot obtain a token from {source}: {type(exc).__name__}",
         source,
     )
+
+
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+"""The OAuth 2.0 error codes (RFC 6749 5.2 and 4.1.2.1) a refusal message may name: a token
+endpoint's body is never quoted, only its registered `error` code is recognised."""
+
+
+def _oauth_error(exc: BaseException) -> str:
+    """` (OAuth error invalid_grant)` when google-auth's error carries a registered code."""
+    for arg in exc.args[1:]:
+        if isinstance(arg, dict):
+            code = arg.get("error")
+            if isinstance(code, str) and code in OAUTH_ERROR_CODES:
+                return f" (OAuth error {code})"
+    return ""
 
 
 def _text(exc: BaseException) -> str:

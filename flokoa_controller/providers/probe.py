@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from flokoa_controller.providers.http import ProbeHTTP, TransportError
 from flokoa_controller.providers.result import (
+    SHAPES,
     Check,
     ProbeResult,
     failure,
@@ -70,6 +71,8 @@ async def probe_get(
         location=_header(response.headers, "location"),
         invalid_key_markers=invalid_key_markers,
         missing_model_markers=missing_model_markers,
+        shape=SHAPES.get(target.kind),
+        headers=response.headers,
     )
 
 
