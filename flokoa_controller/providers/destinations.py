@@ -19,15 +19,18 @@ Syntax of one entry: a CIDR (`10.0.0.0/8`, `fd00::/8`), an address (`169.254.169
 dot ignored.
 
 A destination (host name or address literal, and the addresses it resolves to) is allowed
-when:
+when both hold:
 
-1. its name matches an allow pattern (the name is trusted whatever it resolves to); else
-2. its name matches a deny pattern → refused; else
-3. every address it resolves to is allowed: an address is refused when it (or the IPv4
+1. its name is allowed: it matches no deny pattern, or it matches an allow pattern;
+2. every address it resolves to is allowed: an address is refused when it (or the IPv4
    address embedded in it: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
    NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) lies in a deny CIDR and neither lies in an allow
    CIDR. Legacy numeric forms (`2130706433`, `0x7f.1`, `127.1`) are read the way the C
    library reads them, so they cannot slip past.
+
+An allowed *name* does not vouch for its addresses (a name's answers can change, the
+address connected to is what counts): a gateway name that resolves into a denied range
+needs that address or CIDR in `--allow-destinations` too.
 
 Where it is enforced (all inside `ProbeHTTP`'s aiohttp session, so nothing that uses that
 session can bypass it):
@@ -270,7 +273,7 @@ class DestinationPolicy:
 
     def name_refusal(self, host: str) -> str | None:
         """Why `host` (a name or an address literal) is refused, before any lookup (None:
-        not refused by its name; its addresses still need `address_refusal`)."""
+        not refused by its name; a name's addresses still need `address_refusal`)."""
         name = normalize_host(host)
         address = parse_address(name)
         if address is not None:
@@ -281,11 +284,6 @@ class DestinationPolicy:
             if entry.matches_name(name):
                 return self._message(name, None, entry)
         return None
-
-    def name_allowed(self, host: str) -> bool:
-        """Whether `host`'s name matches an allow pattern (then its addresses are trusted)."""
-        name = normalize_host(host)
-        return parse_address(name) is None and any(e.matches_name(name) for e in self.allow)
 
     def address_refusal(self, host: str, address: IPAddress) -> str | None:
         """Why a connection to `address` (what `host` resolved to) is refused, or None."""
@@ -342,8 +340,6 @@ class DestinationPolicy:
 
     def check_results(self, host: str, results: Iterable[ResolveResult]) -> None:
         """Raise `DestinationNotAllowed` unless every resolved address of `host` is allowed."""
-        if self.name_allowed(host):
-            return
         for result in results:
             address = parse_address(result["host"])
             if address is None:
@@ -358,15 +354,15 @@ class DestinationPolicy:
         """The whole check of a destination: its name, then (for a name) the addresses
         `resolver` gives for it. Raises `DestinationNotAllowed`; a name that does not
         resolve raises the resolver's `OSError`."""
-        why = self.name_refusal(host)
-        if why is not None:
-            raise DestinationNotAllowed(normalize_host(host), why)
-        if parse_address(host) is not None or self.name_allowed(host):
-            return
         own = resolver is None
         active = resolver or aiohttp.DefaultResolver()
         try:
             await self.resolve_kubernetes(active)
+            why = self.name_refusal(host)
+            if why is not None:
+                raise DestinationNotAllowed(normalize_host(host), why)
+            if parse_address(host) is not None:
+                return
             results = await active.resolve(normalize_host(host), port, socket.AF_UNSPEC)
         finally:
             if own:
@@ -472,16 +468,15 @@ def policy_trace_config(
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
         host = params.url.raw_host or ""
+        async with asyncio.timeout(lookup_timeout):
+            await policy.resolve_kubernetes(resolver)  # once: the API server's names
         why = policy.name_refusal(host)
         if why is not None:
             raise DestinationNotAllowed(normalize_host(host), why)
         if VIA_PROXY.get() is None or parse_address(host) is not None:
             return  # direct: PolicyResolver and the socket factory judge it at connect time
-        if policy.name_allowed(host):
-            return
         try:
             async with asyncio.timeout(lookup_timeout):
-                await policy.resolve_kubernetes(resolver)
                 results = await resolver.resolve(
                     normalize_host(host), params.url.port or 0, socket.AF_UNSPEC
                 )
