@@ -22,11 +22,10 @@ from flokoa_controller.providers.destinations import (
     parse_entry,
     policy_socket_factory,
 )
-from flokoa_controller.providers.result import Reason
 
 from .conftest import HostsResolver
 
-DENIED = Reason.DESTINATION_NOT_ALLOWED.value
+DENIED = "DestinationNotAllowed"
 
 
 @pytest.fixture
