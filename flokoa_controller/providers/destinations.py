@@ -47,18 +47,22 @@ session can bypass it):
   may resolve the name differently — a name that does not resolve locally is judged by the
   host patterns alone).
 
-`DestinationPolicy.check()` is the same check for code that opens connections elsewhere.
+`DestinationPolicy.check()` (`ProbeHTTP.check_destination()`) is the same check for code
+that opens connections elsewhere. The administrator's own endpoints — the proxy, and those
+`trusted_endpoint()` names (the metadata server of the operator's own cloud identity, an STS
+endpoint from the environment) — are not judged; nothing from a spec or a Secret may be.
 A refusal raises `DestinationNotAllowed`, which the probes report as `DestinationNotAllowed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -66,6 +70,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -402,6 +407,36 @@ administrator's proxy, which the policy does not judge (the CONNECT target is ju
 `policy_trace_config` instead)."""
 
 
+TRUSTED_ENDPOINT: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "flokoa_probe_trusted_endpoint", default=None
+)
+"""`(host, port)` of an endpoint the administrator configured, which the current request
+goes to (None: none); see `trusted_endpoint`."""
+
+
+@contextlib.contextmanager
+def trusted_endpoint(url: str) -> Iterator[None]:
+    """Exempt requests to `url`'s host and port, made inside this block, from the policy.
+
+    Only for endpoints the *administrator* configured, never one a spec or a Secret names:
+    the metadata server of the operator's own identity (`GCE_METADATA_HOST`, IMDS, the EKS
+    Pod Identity agent), an STS endpoint from `AWS_ENDPOINT_URL_STS`. A request inside the
+    block to any other host is refused (`policy_trace_config`), so the exemption cannot
+    spill over to a tenant's URL.
+    """
+    parsed = URL(url)
+    port = parsed.port or 0
+    token = TRUSTED_ENDPOINT.set((normalize_host(parsed.raw_host or ""), port))
+    try:
+        yield
+    finally:
+        TRUSTED_ENDPOINT.reset(token)
+
+
+def _exempt() -> bool:
+    return VIA_PROXY.get() is not None or TRUSTED_ENDPOINT.get() is not None
+
+
 class PolicyResolver(AbstractResolver):
     """An aiohttp resolver that looks names up with `inner` and refuses (with
     `DestinationNotAllowed`) every name with a denied address."""
@@ -414,9 +449,9 @@ class PolicyResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """Resolve `host` and check every address it resolved to."""
-        via = VIA_PROXY.get()
-        if via is not None and normalize_host(host) == normalize_host(via[0]):
-            return await self.inner.resolve(host, port, family)  # the administrator's proxy
+        for exempt in (VIA_PROXY.get(), TRUSTED_ENDPOINT.get()):
+            if exempt is not None and normalize_host(host) == normalize_host(exempt[0]):
+                return await self.inner.resolve(host, port, family)  # the administrator's
         why = self.policy.name_refusal(host)
         if why is not None:
             raise DestinationNotAllowed(normalize_host(host), why)
@@ -434,11 +469,12 @@ def policy_socket_factory(
     policy: DestinationPolicy,
 ) -> Callable[[tuple[Any, ...]], socket.socket]:
     """An aiohttp `socket_factory` that refuses to create a socket to a denied address
-    (the proxy's sockets of a proxied request excepted, see `VIA_PROXY`)."""
+    (the sockets of a proxied request, `VIA_PROXY`, and of a request to a trusted endpoint,
+    `TRUSTED_ENDPOINT`, excepted: they go to the administrator's proxy or endpoint)."""
 
     def factory(addr_info: tuple[Any, ...]) -> socket.socket:
         family, type_, proto, _canonical, sockaddr = addr_info
-        if VIA_PROXY.get() is None:
+        if not _exempt():
             address = parse_address(str(sockaddr[0]))
             why = (
                 policy.address_refusal(str(sockaddr[0]), address)
@@ -468,8 +504,18 @@ def policy_trace_config(
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
         host = params.url.raw_host or ""
-        async with asyncio.timeout(lookup_timeout):
-            await policy.resolve_kubernetes(resolver)  # once: the API server's names
+        trusted = TRUSTED_ENDPOINT.get()
+        if trusted is not None:
+            if (normalize_host(host), params.url.port or 0) == trusted:
+                return  # the administrator's endpoint
+            raise DestinationNotAllowed(
+                normalize_host(host),
+                f"destination {normalize_host(host)} is not the administrator-configured "
+                f"endpoint {trusted[0]}:{trusted[1]} this request was made for",
+            )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(lookup_timeout):
+                await policy.resolve_kubernetes(resolver)  # once: the API server's names
         why = policy.name_refusal(host)
         if why is not None:
             raise DestinationNotAllowed(normalize_host(host), why)
@@ -494,6 +540,7 @@ __all__ = [
     "ALLOW_FLAG",
     "DEFAULT_DENIED_DESTINATIONS",
     "DENY_FLAG",
+    "TRUSTED_ENDPOINT",
     "VIA_PROXY",
     "DestinationNotAllowed",
     "DestinationPolicy",
@@ -506,4 +553,5 @@ __all__ = [
     "parse_entry",
     "policy_socket_factory",
     "policy_trace_config",
+    "trusted_endpoint",
 ]

@@ -44,7 +44,7 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import service_account
 
-from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.http import ProbeHTTP, TransportError
 from flokoa_controller.providers.probe import join_url, probe_get
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
@@ -297,6 +297,20 @@ def _text(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
+async def _check_token_uri(
+    info: Mapping[str, Any] | None, http: ProbeHTTP, source: str
+) -> None:
+    """The destination policy on a service-account key's `token_uri` (the Secret names it,
+    so it is the tenant's choice), before google-auth's own transport connects to it."""
+    token_uri = info.get("token_uri") if info is not None else None
+    if not isinstance(token_uri, str):
+        return
+    try:
+        await http.check_destination(token_uri)
+    except TransportError as exc:
+        raise CredentialError(exc.reason, exc.message, source) from None
+
+
 def _cache_key(target: ProbeTarget) -> str:
     return f"google:{target.fingerprint()}"
 
@@ -322,6 +336,7 @@ async def access_token(target: ProbeTarget, http: ProbeHTTP) -> str:
     async with entry.lock:
         creds = entry.value
         if not creds.valid:
+            await _check_token_uri(info, http, source)
             try:
                 await asyncio.wait_for(asyncio.to_thread(_refresh, creds, budget), budget)
             except Exception as exc:

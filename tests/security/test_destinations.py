@@ -289,3 +289,53 @@ async def test_proxy_itself_is_not_judged_by_the_policy(
     async with ProbeHTTP(policy=policy, resolver=hosts) as http:
         direct = await probe_provider(target(tls_fake, "proxy.admin.test", tls=tls), http)
     assert direct.reason == DENIED, direct
+
+
+# -- token endpoints and the administrator's own endpoints ----------------------------------
+
+
+async def test_service_account_token_uri_is_judged_by_the_policy() -> None:
+    """The `token_uri` of a service-account key comes from a Secret: a metadata address
+    there is refused before google-auth connects."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from flokoa_controller.providers import VertexSettings
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    info = {
+        "type": "service_account",
+        "client_email": "probe@p.iam.gserviceaccount.com",
+        "private_key": pem,
+        "private_key_id": "1",
+        "token_uri": "http://169.254.169.254/computeMetadata/v1/token",
+    }
+    vertex = VertexSettings(project_id="p", location="us-central1", service_account_info=info)
+    provider = ProbeTarget(kind="google", flavor="vertex", vertex=vertex, timeout=5)
+    async with ProbeHTTP() as http:
+        result = await probe_provider(provider, http)
+    assert result.reason == DENIED, result
+    assert "169.254.169.254" in result.message
+
+
+async def test_trusted_endpoint_exempts_only_that_endpoint(fake: FakeOpenAI) -> None:
+    """`trusted_endpoint` (for the administrator's endpoints, e.g. the metadata server of
+    the operator's own identity) lets a request to exactly that host and port through."""
+    from flokoa_controller.providers.destinations import trusted_endpoint
+
+    async with ProbeHTTP() as http:
+        with trusted_endpoint(fake.url):
+            assert (await probe_provider(target(fake), http)).ok
+            other = await probe_provider(target(fake, "127.0.0.2"), http)
+        after = await probe_provider(target(fake), http)
+    assert other.reason == DENIED, other
+    assert after.reason == DENIED, after
+    assert len(fake.requests) == 1
