@@ -137,7 +137,7 @@ def _positive_duration(text: str) -> float:
 
 
 def _destinations(text: str) -> str:
-    """Validate a comma-separated list of CIDRs and host patterns (returned unchanged)."""
+    """Validate a destination entry (or a comma-separated list of them), returned unchanged."""
     try:
         parse_entries(text)
     except ValueError as exc:

@@ -297,9 +297,7 @@ def _text(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-async def _check_token_uri(
-    info: Mapping[str, Any] | None, http: ProbeHTTP, source: str
-) -> None:
+async def _check_token_uri(info: Mapping[str, Any] | None, http: ProbeHTTP, source: str) -> None:
     """The destination policy on a service-account key's `token_uri` (the Secret names it,
     so it is the tenant's choice), before google-auth's own transport connects to it."""
     token_uri = info.get("token_uri") if info is not None else None

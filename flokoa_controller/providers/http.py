@@ -282,6 +282,7 @@ class ProbeHTTP:
         self._proxy_env: tuple[tuple[str | None, ...], dict[str, str]] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._policy_resolver: PolicyResolver | None = None
+        self._own_resolver = False
         self._closed = False
 
     async def __aenter__(self) -> ProbeHTTP:
@@ -303,7 +304,9 @@ class ProbeHTTP:
             await session.close()
         resolver, self._policy_resolver = self._policy_resolver, None
         if resolver is not None:
-            await resolver.close()
+            await resolver.close()  # and the inner one
+        elif self._own_resolver and self._resolver is not None:
+            await self._resolver.close()
         self._contexts.clear()
         self.credentials.clear()
 
@@ -364,6 +367,7 @@ class ProbeHTTP:
             raise TransportError(Reason.ENDPOINT_NOT_FOUND, "invalid URL") from None
         if self._resolver is None:
             self._resolver = aiohttp.DefaultResolver()
+            self._own_resolver = True
         try:
             await self.policy.check(parsed.raw_host or "", parsed.port or 0, self._resolver)
         except DestinationNotAllowed as exc:
