@@ -339,3 +339,20 @@ async def test_trusted_endpoint_exempts_only_that_endpoint(fake: FakeOpenAI) -> 
     assert other.reason == DENIED, other
     assert after.reason == DENIED, after
     assert len(fake.requests) == 1
+
+
+async def test_proxy_target_unknown_locally_is_left_to_the_proxy(
+    tls_fake: FakeOpenAI, ca: trustme.CA, proxy: FakeProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CONNECT target that does not resolve locally is judged by its host patterns alone:
+    the proxy, which may know the name, gets the CONNECT; a denied pattern still refuses.
+    (Here the local resolver knows nothing, and the proxy resolves `localhost` itself.)"""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    tls = TLSSettings(ca_pem=ca.cert_pem.bytes())
+    policy = DestinationPolicy.build(deny="*.blocked.test")
+    async with ProbeHTTP(policy=policy, resolver=HostsResolver()) as http:
+        left = await probe_provider(target(tls_fake, "localhost", tls=tls), http)
+        refused = await probe_provider(target(tls_fake, "x.blocked.test", tls=tls), http)
+    assert left.ok, left
+    assert proxy.connects == [f"localhost:{tls_fake.port}"]
+    assert refused.reason == DENIED, refused
