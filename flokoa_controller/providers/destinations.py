@@ -100,6 +100,8 @@ DEFAULT_DENIED_DESTINATIONS: tuple[str, ...] = (
 KUBERNETES_API_REASON = "the Kubernetes API server"
 """What refusal messages call a deny entry derived from the API server's addresses."""
 
+_NUMERIC = frozenset("0123456789abcdefx.")
+"""The characters of an IPv4 address in any numeric form the C library reads."""
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
@@ -189,6 +191,8 @@ def parse_address(host: str) -> IPAddress | None:
     """The address `host` denotes when it is an IP literal in any encoding, else None."""
     name = normalize_host(host)
     name = name.partition("%")[0]  # an IPv6 zone id does not change the address
+    if ":" not in name and not _NUMERIC.issuperset(name):
+        return None  # a host name (the common case: no exception raised to find out)
     try:
         return ipaddress.ip_address(name)
     except ValueError:
@@ -233,6 +237,8 @@ class DestinationPolicy:
     kubernetes_hosts: tuple[str, ...] = field(default=(), compare=False)
     """Names of the Kubernetes API server to resolve and deny (see `resolve_kubernetes`)."""
     _resolved: dict[str, tuple[Entry, ...]] = field(default_factory=dict, compare=False)
+    _refusals: dict[str, str | None] = field(default_factory=dict, compare=False)
+    """`name_refusal` answers by host (bounded; cleared when API server names resolve)."""
 
     @classmethod
     def build(
@@ -279,6 +285,15 @@ class DestinationPolicy:
     def name_refusal(self, host: str) -> str | None:
         """Why `host` (a name or an address literal) is refused, before any lookup (None:
         not refused by its name; a name's addresses still need `address_refusal`)."""
+        cache = self._refusals
+        if host in cache:
+            return cache[host]
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[host] = why = self._name_refusal(host)
+        return why
+
+    def _name_refusal(self, host: str) -> str | None:
         name = normalize_host(host)
         address = parse_address(name)
         if address is not None:
@@ -324,9 +339,15 @@ class DestinationPolicy:
 
     # -- the full check ------------------------------------------------------------------
 
+    def kubernetes_pending(self) -> bool:
+        """Whether a name of the API server is still to be resolved."""
+        return len(self._resolved) < len(self.kubernetes_hosts)
+
     async def resolve_kubernetes(self, resolver: AbstractResolver) -> None:
         """Resolve the API server's names into deny entries (once; failures retried on the
         next call)."""
+        if not self.kubernetes_pending():
+            return
         for name in self.kubernetes_hosts:
             if name in self._resolved:
                 continue
@@ -342,6 +363,7 @@ class DestinationPolicy:
                         Entry(network=ipaddress.ip_network(address), source=KUBERNETES_API_REASON)
                     )
             self._resolved[name] = tuple(entries)
+            self._refusals.clear()
 
     def check_results(self, host: str, results: Iterable[ResolveResult]) -> None:
         """Raise `DestinationNotAllowed` unless every resolved address of `host` is allowed."""
@@ -513,9 +535,10 @@ def policy_trace_config(
                 f"destination {normalize_host(host)} is not the administrator-configured "
                 f"endpoint {trusted[0]}:{trusted[1]} this request was made for",
             )
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(lookup_timeout):
-                await policy.resolve_kubernetes(resolver)  # once: the API server's names
+        if policy.kubernetes_pending():  # once: the API server's names
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(lookup_timeout):
+                    await policy.resolve_kubernetes(resolver)
         why = policy.name_refusal(host)
         if why is not None:
             raise DestinationNotAllowed(normalize_host(host), why)
