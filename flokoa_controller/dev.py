@@ -12,7 +12,9 @@ One command, nothing to install: it starts
 4. demo objects in one namespace: a ready provider of every kind with a Model, one whose key
    is revoked (``InvalidCredentials``), one whose Secret is missing (``SecretNotFound``), one
    behind TLS with the custom CA, and a Model the provider does not serve (``ModelNotFound``);
-5. the controllers (a Manager without leader election) against that API server;
+5. the controllers (a Manager without leader election) against that API server, with
+   ``127.0.0.0/8`` added to ``--allow-destinations`` (``DEV_ALLOWED_DESTINATIONS``: the fakes
+   listen on loopback, which the destination policy denies by default);
 
 then prints the kubeconfig path and ``kubectl`` commands to watch and poke it. Ctrl-C (or
 SIGTERM) stops everything cleanly. Valid keys for the poke commands are written next to the
