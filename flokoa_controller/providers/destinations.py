@@ -89,13 +89,16 @@ DEFAULT_DENIED_DESTINATIONS: tuple[str, ...] = (
     "::/128",
     "169.254.169.254/32",
     "fd00:ec2::254/128",
+    "fd00:ec2::23/128",
     "100.100.100.200/32",
+    "168.63.129.16/32",
     "metadata.google.internal",
 )
 """Denied whatever the flags say (but for `--allow-destinations`): loopback, link-local,
 `0.0.0.0/8` and `::` (both reach the local host on Linux), and the cloud metadata services
-(AWS/GCP/Azure `169.254.169.254`, AWS IPv6 `fd00:ec2::254`, Alibaba `100.100.100.200`, GCP's
-`metadata.google.internal`)."""
+(AWS/GCP/Azure/OCI/OpenStack `169.254.169.254`, AWS IPv6 IMDS `fd00:ec2::254` and EKS Pod
+Identity agent `fd00:ec2::23` — over IPv4 both are link-local already —, Alibaba
+`100.100.100.200`, Azure's WireServer `168.63.129.16`, GCP's `metadata.google.internal`)."""
 
 KUBERNETES_API_REASON = "the Kubernetes API server"
 """What refusal messages call a deny entry derived from the API server's addresses."""

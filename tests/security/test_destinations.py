@@ -95,6 +95,8 @@ async def test_other_encodings_of_loopback_refused(fake: FakeOpenAI, host: str) 
         "http://169.254.169.254/latest/meta-data",
         "http://[fd00:ec2::254]/latest",
         "http://100.100.100.200/latest",
+        "http://168.63.129.16/machine",
+        "http://[fd00:ec2::23]/v1/credentials",
         "http://metadata.google.internal/computeMetadata/v1",
         "http://METADATA.google.internal./computeMetadata/v1",
         "http://[fe80::1]/",
