@@ -157,6 +157,10 @@ class Reason:
     """The endpoint's certificate was not trusted by the configured CAs."""
     UNREACHABLE: Final = "Unreachable"
     """DNS failure, connection refused or reset, proxy failure."""
+    DESTINATION_NOT_ALLOWED: Final = "DestinationNotAllowed"
+    """EndpointReachable=False: the administrator's destination policy
+    (``--deny-destinations``, ``--allow-destinations``) refuses the endpoint, a token
+    endpoint or the proxy's CONNECT target; nothing was sent."""
     UNEXPECTED_RESPONSE: Final = "UnexpectedResponse"
     """A redirect, another 4xx, or a 2xx that is not the provider's JSON: wrong base URL?"""
     PROBE_ERROR: Final = "ProbeError"

@@ -12,8 +12,10 @@
   work);
 - the ``model`` controller, watching Models and — through the index — their ModelProviders
   (every provider status change re-reconciles its Models);
-- the shared probe HTTP client, the event recorder and the readiness gauges (exported by the
-  leader only), started and stopped with the manager;
+- the shared probe HTTP client (with the administrator's destination policy:
+  ``--deny-destinations``/``--allow-destinations`` plus the built-in deny list and the
+  Kubernetes API server's own addresses), the event recorder and the readiness gauges
+  (exported by the leader only), started and stopped with the manager;
 - the probes in flight (:class:`.InFlightProbes`): both reconcilers hand their probes to
   it, so probes run outside the reconcile workers, capped globally and per namespace and
   served round-robin across namespaces; it lives while leading (a leader-only runnable)
@@ -57,6 +59,14 @@ from flokoa_controller.controllers.status import StatusClient, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
+from flokoa_controller.providers.destinations import (
+    ALLOW_FLAG,
+    DEFAULT_DENIED_DESTINATIONS,
+    DENY_FLAG,
+    DestinationPolicy,
+    kubernetes_api_hosts,
+    parse_entries,
+)
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.runtime.controller import Controller, Request
 from flokoa_controller.runtime.events import EventRecorder
@@ -144,6 +154,15 @@ def _positive_duration(text: str) -> float:
     return value
 
 
+def _destinations(text: str) -> str:
+    """Validate a destination entry (or a comma-separated list of them), returned unchanged."""
+    try:
+        parse_entries(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add the controllers' flags (each also settable as ``FLOKOA_<FLAG>``)."""
     group = parser.add_argument_group("ModelProvider and Model controllers")
@@ -196,6 +215,27 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "go to the waiting namespaces in turn (round-robin), so one namespace cannot "
         "take the capacity of the others.",
     )
+    add_env_flag(
+        group,
+        DENY_FLAG,
+        type=_destinations,
+        repeatable=True,
+        default=[],
+        help="Destinations (CIDRs, addresses, host names, *.suffix patterns) probes and token "
+        "requests must never connect to, checked on the resolved address at connect time. "
+        "Added to the built-in list, which always applies: "
+        + ", ".join(DEFAULT_DENIED_DESTINATIONS).replace("%", "%%")
+        + " and the Kubernetes API server's own addresses. Private ranges stay allowed.",
+    )
+    add_env_flag(
+        group,
+        ALLOW_FLAG,
+        type=_destinations,
+        repeatable=True,
+        default=[],
+        help="Destinations allowed even when a deny entry (built-in or --deny-destinations) "
+        "matches, e.g. 127.0.0.0/8 for local fakes or 10.20.0.0/16 for a gateway subnet.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +254,20 @@ class ControllerSettings:
     """Probes running at once (outside the reconcile workers)."""
     max_concurrent_probes_per_namespace: int = DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE
     """Of them, at most this many for one namespace."""
+    deny_destinations: tuple[str, ...] = ()
+    """Destinations denied besides the built-in list (``--deny-destinations`` entries)."""
+    allow_destinations: tuple[str, ...] = ()
+    """Destinations allowed despite a deny entry (``--allow-destinations`` entries)."""
+
+    def destination_policy(self, kubernetes_server: str | None = None) -> DestinationPolicy:
+        """The probes' destination policy: the built-in deny list, these settings, and the
+        API server's hosts (``kubernetes_server``, the ClusterConfig URL, plus the
+        in-cluster ``KUBERNETES_SERVICE_HOST``)."""
+        return DestinationPolicy.build(
+            deny=self.deny_destinations,
+            allow=self.allow_destinations,
+            kubernetes_api=kubernetes_api_hosts(kubernetes_server),
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ControllerSettings:
@@ -239,6 +293,12 @@ class ControllerSettings:
             max_concurrent_probes_per_namespace=int(
                 getattr(args, "max_concurrent_probes_per_namespace", None)
                 or default.max_concurrent_probes_per_namespace
+            ),
+            deny_destinations=tuple(
+                getattr(args, "deny_destinations", None) or default.deny_destinations
+            ),
+            allow_destinations=tuple(
+                getattr(args, "allow_destinations", None) or default.allow_destinations
             ),
         )
 
@@ -296,9 +356,11 @@ def setup_controllers(
     secrets = manager.informer(SECRETS, field_selector=SECRET_FIELD_SELECTOR)
 
     own_http = http is None
+    config = getattr(manager.client, "config", None)
     probe_http = http or ProbeHTTP(
         max_per_host=settings.probe_concurrency_per_host,
         connect_timeout=settings.probe_connect_timeout,
+        policy=settings.destination_policy(getattr(config, "server", None)),
     )
     recorder = EventRecorder(client, EVENT_COMPONENT)
     prober = Prober(

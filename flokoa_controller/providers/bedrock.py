@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ from flokoa_controller.providers.http import ProbeHTTP, build_headers
 from flokoa_controller.providers.probe import join_url, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import BedrockSettings, ProbeTarget
+
+_AWS_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,63}$")
 
 SIGNING_SERVICE = "bedrock"
 """SigV4 service name of the Bedrock control-plane API."""
@@ -141,9 +144,22 @@ def _classify(exc: BaseException) -> CredentialError:
             "- environment, web identity, shared config, instance metadata - found none)",
         )
     if isinstance(exc, errors.ClientError):
+        # the STS body is never quoted: only its error code (e.g. AccessDenied) is named
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         reason = Reason.PROVIDER_UNAVAILABLE if status >= 500 else Reason.INVALID_CREDENTIALS
-        return CredentialError(reason, f"{CREDENTIAL_SOURCE} refused: {exc}")
+        code = exc.response.get("Error", {}).get("Code")
+        named = f" ({code})" if isinstance(code, str) and _AWS_CODE.match(code) else ""
+        operation = getattr(exc, "operation_name", "") or "the request"
+        return CredentialError(
+            reason, f"{CREDENTIAL_SOURCE} refused {operation}{named} (HTTP {status or '?'})"
+        )
+    if isinstance(exc, errors.MetadataRetrievalError | errors.CredentialRetrievalError):
+        # their text quotes what the metadata or credential endpoint answered
+        return CredentialError(
+            Reason.CREDENTIALS_UNAVAILABLE,
+            f"{CREDENTIAL_SOURCE}: {type(exc).__name__} (the credential endpoint's answer is "
+            "not quoted)",
+        )
     if isinstance(exc, errors.BotoCoreError):
         return CredentialError(
             Reason.CREDENTIALS_UNAVAILABLE, f"{CREDENTIAL_SOURCE}: {type(exc).__name__}: {exc}"

@@ -46,7 +46,7 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import service_account
 
-from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.http import ProbeHTTP, TransportError
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
@@ -268,11 +268,13 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
         if exc.retryable:
             return CredentialError(
                 Reason.PROVIDER_UNAVAILABLE,
-                f"token endpoint {source} failing: {_text(exc)}",
+                f"token endpoint {source} failing{_oauth_error(exc)}",
                 source,
             )
         return CredentialError(
-            Reason.INVALID_CREDENTIALS, f"token request to {source} refused: {_text(exc)}", source
+            Reason.INVALID_CREDENTIALS,
+            f"token request to {source} refused{_oauth_error(exc)}",
+            source,
         )
     if isinstance(exc, ValueError | KeyError | TypeError):
         return CredentialError(
@@ -287,10 +289,49 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
     )
 
 
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+"""The OAuth 2.0 error codes (RFC 6749 5.2 and 4.1.2.1) a refusal message may name: a token
+endpoint's body is never quoted, only its registered `error` code is recognised."""
+
+
+def _oauth_error(exc: BaseException) -> str:
+    """` (OAuth error invalid_grant)` when google-auth's error carries a registered code."""
+    for arg in exc.args[1:]:
+        if isinstance(arg, dict):
+            code = arg.get("error")
+            if isinstance(code, str) and code in OAUTH_ERROR_CODES:
+                return f" (OAuth error {code})"
+    return ""
+
+
 def _text(exc: BaseException) -> str:
     first = exc.args[0] if exc.args else exc
     text = " ".join(str(first).split())
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+async def _check_token_uri(info: Mapping[str, Any] | None, http: ProbeHTTP, source: str) -> None:
+    """The destination policy on a service-account key's `token_uri` (the Secret names it,
+    so it is the tenant's choice), before google-auth's own transport connects to it."""
+    token_uri = info.get("token_uri") if info is not None else None
+    if not isinstance(token_uri, str):
+        return
+    try:
+        await http.check_destination(token_uri)
+    except TransportError as exc:
+        raise CredentialError(exc.reason, exc.message, source) from None
 
 
 def _cache_key(target: ProbeTarget) -> str:
@@ -318,6 +359,7 @@ async def access_token(target: ProbeTarget, http: ProbeHTTP) -> str:
     async with entry.lock:
         creds = entry.value
         if not creds.valid:
+            await _check_token_uri(info, http, source)
             try:
                 await asyncio.wait_for(asyncio.to_thread(_refresh, creds, budget), budget)
             except Exception as exc:

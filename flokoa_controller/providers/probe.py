@@ -11,6 +11,7 @@ import orjson
 
 from flokoa_controller.providers.http import ProbeHTTP, TransportError
 from flokoa_controller.providers.result import (
+    SHAPES,
     Check,
     ProbeResult,
     failure,
@@ -108,6 +109,8 @@ async def probe_json(
         location=_header(response.headers, "location"),
         invalid_key_markers=invalid_key_markers,
         missing_model_markers=missing_model_markers,
+        shape=SHAPES.get(target.kind),
+        headers=response.headers,
     )
     parsed: dict[str, Any] | None = None
     if result.ok and not result.rate_limited:
