@@ -5,6 +5,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+CHART   = charts/flokoa-controller
 STAMP   = $(VENV)/.installed
 
 .PHONY: all venv dev test lint typecheck contracts pytest manifests docs prometheus-rules run envtest bench bench-smoke clean
@@ -43,14 +44,16 @@ pytest: $(STAMP)
 
 test: lint typecheck contracts pytest  ## Install everything and pass every gate.
 
-manifests: $(STAMP)  ## Regenerate the CRDs from the API types.
-	$(BIN)/python -m flokoa_controller.api.crdgen config/crd
+manifests: $(STAMP)  ## Regenerate the CRDs from the API types (config/crd and the chart's crds/).
+	$(BIN)/python -m flokoa_controller.api.crdgen config/crd --chart-crds $(CHART)/crds
+	$(BIN)/python hack/chart_files.py
 
 docs: $(STAMP)  ## Regenerate docs/reference.md from the API types.
 	$(BIN)/python -m flokoa_controller.api.reference docs/reference.md
 
 prometheus-rules: $(STAMP)  ## Regenerate config/prometheus/prometheusrule.yaml from rules.yaml.
 	$(BIN)/python hack/prometheus_rules.py
+	$(BIN)/python hack/chart_files.py
 
 BENCH_ARGS ?=
 bench: $(STAMP)  ## Benchmarks vs the limit and kopf at N=10,000, 3 rounds of the throughput scenarios (~50 min).
