@@ -263,6 +263,8 @@ def test_rendered_objects_pass_kubernetes_validate_strict(
     helm: str, values: tuple[Path, ...]
 ) -> None:
     args = [arg for v in values for arg in ("--values", str(v))]
+    if NAMESPACED_VALUES not in values:
+        args += CLUSTER_SCOPE_SET
     objs = helm_template(helm, *args, *FULL_SET)
     checked = 0
     for obj in objs:
@@ -276,7 +278,6 @@ def test_rendered_objects_pass_kubernetes_validate_strict(
 # --- values --------------------------------------------------------------------------------------
 
 FULL_SET = (
-    "--set=namespaces={team-a,team-b}",
     "--set=leaderElection.id=custom.lease",
     "--set=leaderElection.leaseDuration=20s",
     "--set=leaderElection.renewDeadline=15s",
@@ -305,6 +306,9 @@ FULL_SET = (
 )
 """Every value with a flag or a pod setting behind it, set away from its default."""
 
+CLUSTER_SCOPE_SET = ("--set=namespaces={team-a,team-b}",)
+"""The values only ``scope: cluster`` takes."""
+
 NOT_IN_VALUES = {
     "--kubeconfig": "in a pod the operator uses its ServiceAccount",
     "--context": "in a pod the operator uses its ServiceAccount",
@@ -327,7 +331,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def test_every_value_becomes_a_flag_the_operator_accepts(helm: str) -> None:
-    objs = helm_template(helm, *FULL_SET)
+    objs = helm_template(helm, *FULL_SET, *CLUSTER_SCOPE_SET)
     args = container(objs)["args"]
     assert args[0] == "run"
     parser = run_parser()
@@ -416,3 +420,8 @@ def test_schema_rejects_a_wrong_value_naming_it(helm: str, setting: str, named: 
 def test_several_replicas_without_leader_election_fail(helm: str) -> None:
     error = helm_fails(helm, "--set=replicas=2,leaderElection.enabled=false")
     assert "leaderElection.enabled" in error
+
+
+def test_namespaces_with_namespace_scope_fail(helm: str) -> None:
+    error = helm_fails(helm, "--set=scope=namespace", "--set=namespaces={team-b}")
+    assert "namespaces applies to scope: cluster" in error
