@@ -35,13 +35,15 @@ RUN --mount=type=secret,id=pip-ca \
         > /tmp/requirements.txt \
  && pip install --only-binary=:all: --requirement /tmp/requirements.txt
 
-# Then the package itself (pure Python), without touching the dependencies. pip leaves the
-# venv afterwards: the runtime installs nothing.
+# Then the package itself (pure Python), without touching the dependencies. pip and
+# setuptools (which nothing imports at run time) leave the venv afterwards: the runtime
+# installs nothing.
 COPY README.md ./
 COPY flokoa_controller ./flokoa_controller
 RUN --mount=type=secret,id=pip-ca \
     if [ -f /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
  && pip install --no-deps . \
+ && pip uninstall --yes --quiet setuptools \
  && pip uninstall --yes --quiet pip \
  && python -m compileall -q /opt/venv/lib \
  && flokoa-controller --help >/dev/null

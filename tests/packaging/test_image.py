@@ -120,7 +120,8 @@ def test_image_size_and_build_time(built: Built, capsys: pytest.CaptureFixture[s
 
 INSPECT = r"""
 import json, os, shutil, site, sys
-found = {"compilers": [], "pip_caches": [], "tests": [], "pip_in_venv": [], "uid": os.getuid()}
+found = {"compilers": [], "pip_caches": [], "tests": [], "installers_in_venv": []}
+found["uid"] = os.getuid()
 for name in ("gcc", "cc", "c++", "g++", "clang", "tcc", "make", "ld"):
     if shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin:/opt/venv/bin"):
         found["compilers"].append(name)
@@ -137,8 +138,9 @@ for path in ("/src", "/src/tests", "/tests", "/opt/venv/tests"):
     if os.path.exists(path):
         found["tests"].append(path)
 for sp in site.getsitepackages():
-    if sp.startswith("/opt/venv") and os.path.isdir(os.path.join(sp, "pip")):
-        found["pip_in_venv"].append(sp)
+    for installer in ("pip", "setuptools", "pkg_resources"):
+        if sp.startswith("/opt/venv") and os.path.isdir(os.path.join(sp, installer)):
+            found["installers_in_venv"].append(installer)
 print(json.dumps(found))
 """
 
@@ -163,7 +165,7 @@ def test_image_contains_no_compilers_caches_or_tests(built: Built) -> None:
     assert found["compilers"] == [], "the runtime image must have no compiler toolchain"
     assert found["pip_caches"] == []
     assert found["tests"] == [], "the test suite must not be in the image"
-    assert found["pip_in_venv"] == [], "the runtime installs nothing: no pip in /opt/venv"
+    assert found["installers_in_venv"] == [], "the runtime installs nothing: no pip, no setuptools"
     # The envtest package (flokoa_controller.envtest: in-memory API server and provider fakes)
     # is still part of the distribution; once it has its own, assert its absence here too.
     config = json.loads(
