@@ -34,21 +34,7 @@ app.kubernetes.io/component: controller
 
 {{/* The rules of the operator's ClusterRole or Role (config/rbac/role.yaml). */}}
 {{- define "flokoa-controller.rules" -}}
-- apiGroups: ["agent.flokoa.ai"]
-  resources: ["modelproviders", "models"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["agent.flokoa.ai"]
-  resources: ["modelproviders/status", "models/status"]
-  verbs: ["get", "update", "patch"]
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+{{ .Files.Get "files/rbac-rules.yaml" }}
 {{- end -}}
 
 {{/* Leader election: create any Lease (it does not exist yet), read and renew only ours. */}}
@@ -90,6 +76,9 @@ app.kubernetes.io/component: controller
   (list "max-concurrent-reconciles" $c.maxConcurrentReconciles)
   (list "probe-concurrency-per-host" $c.probeConcurrencyPerHost)
   (list "probe-connect-timeout" $c.probeConnectTimeout)
+  (list "max-probe-timeout" $c.maxProbeTimeout)
+  (list "max-concurrent-probes" $c.maxConcurrentProbes)
+  (list "max-concurrent-probes-per-namespace" $c.maxConcurrentProbesPerNamespace)
   (list "graceful-shutdown-timeout" $c.gracefulShutdownTimeout)
   (list "cache-sync-timeout" $c.cacheSyncTimeout)
   (list "watch-inactivity-timeout" $c.watchInactivityTimeout)
@@ -101,6 +90,11 @@ app.kubernetes.io/component: controller
 {{- $value := index . 1 }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 - {{ printf "--%s=%v" (index . 0) $value | quote }}
+{{- end }}
+{{- end }}
+{{- range $flag, $values := dict "deny-destinations" $c.denyDestinations "allow-destinations" $c.allowDestinations }}
+{{- if $values }}
+- {{ printf "--%s=%s" $flag (join "," $values) | quote }}
 {{- end }}
 {{- end }}
 {{- if eq (toString $c.streamingList) "true" }}
