@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -43,7 +42,7 @@ from flokoa_controller.api.meta import MODEL_PROVIDER
 from flokoa_controller.api.rules import PresenceRule, Rule, cel_string, matches
 
 DEFAULT_TIMEOUT_SECONDS = 60
-"""Per-request timeout when a provider block does not set `timeoutSeconds`."""
+"""Probe timeout when a provider block does not set `timeoutSeconds` (before the operator's cap)."""
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """The OpenAI API endpoint used when `openai.baseURL` is not set."""
@@ -56,14 +55,6 @@ ANTHROPIC_DEFAULT_VERSION = "2023-06-01"
 
 GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 """The Gemini API endpoint used when `google.baseURL` is not set and there is no vertex."""
-
-AZURE_OPENAI_HOST_SUFFIXES: tuple[str, ...] = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
-"""Hosts that are Azure OpenAI endpoints (authenticated with an `api-key` header)."""
-
 
 # --- Secret references ----------------------------------------------------------------------
 
@@ -166,18 +157,12 @@ class OpenAIProvider(APIModel):
     """Azure OpenAI's `api-version` query parameter (e.g. `2024-10-21`), required by
     classic Azure deployments and sent on every request. Setting it also selects Azure
     authentication (`api-key` header). Optional: leave it unset for OpenAI, compatible
-    servers and Azure's v1 API. (An `api-version` entry in `defaultHeaders` is sent as a
-    header, which classic Azure ignores.)"""
+    servers and Azure's v1 API. An `api-version` entry in `defaultHeaders` is sent as a
+    header; on an Azure OpenAI host it also gives this query parameter, on any other host
+    it changes nothing else (authentication stays `Bearer`)."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
-
-    @property
-    def is_azure(self) -> bool:
-        """True when this block talks to Azure OpenAI (`api-key` header authentication)."""
-        if self.api_version is not None:
-            return True
-        host = (urlsplit(self.base_url).hostname or "").lower()
-        return host.endswith(AZURE_OPENAI_HOST_SUFFIXES)
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 class AnthropicProvider(APIModel):
@@ -195,7 +180,8 @@ class AnthropicProvider(APIModel):
     """The `anthropic-version` header. Defaults to `2023-06-01`, the current (and only
     stable) version of the API."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 VERTEX_PRESENCE_RULE = PresenceRule(
@@ -246,7 +232,8 @@ class GoogleProvider(APIModel):
     `https://LOCATION-aiplatform.googleapis.com` (`https://aiplatform.googleapis.com`
     for `global`) for Vertex AI. Set it for a private endpoint or a proxy."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
     vertex: VertexAI | None = None
     """Use Vertex AI instead of the Gemini API. Optional: unset means the Gemini API."""
 
@@ -282,7 +269,8 @@ class BedrockProvider(APIModel):
     """Static access keys. Optional: unset means the ambient credential chain (IRSA, Pod
     Identity), which avoids long-lived keys."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 # --- TLS ------------------------------------------------------------------------------------

@@ -217,15 +217,32 @@ RESERVED_HEADERS: tuple[str, ...] = (
 )
 """Headers the operator derives from credentials, provider fields or the HTTP framing.
 
-Letting a plain-text map override them would either put a credential in the spec (where every
-reader of the object sees it) or make two fields disagree about one header.
+Letting a plain-text map override them would either put a credential in the spec (where
+every reader of the object sees it) or make two fields disagree about one header.
 """
+
+METADATA_HEADERS: tuple[str, ...] = (
+    "metadata-flavor",
+    "metadata",
+    "x-aws-ec2-metadata-token",
+    "x-google-metadata-request",
+)
+"""The headers cloud metadata services demand (`Metadata-Flavor` for GCE, `Metadata` for
+Azure IMDS, `X-aws-ec2-metadata-token` for IMDSv2, `X-Google-Metadata-Request` for legacy
+GCE): what those services check to tell a deliberate request from a forged one. No LLM
+provider needs them, so a probe never sends them (see the destination policy in
+docs/security.md). A rule of its own, so the message of the credential rule stays what
+kube-apiserver answers with today's CRDs."""
 
 RESERVED_HEADER_PATTERN = "(?i)^(" + "|".join(RESERVED_HEADERS) + ")$"
 """Case-insensitive match of a reserved header name."""
 
+METADATA_HEADER_PATTERN = "(?i)^(" + "|".join(METADATA_HEADERS) + ")$"
+"""Case-insensitive match of a cloud metadata header name."""
+
 _is_header_name = matches(HEADER_NAME_PATTERN)
 _is_reserved_header = matches(RESERVED_HEADER_PATTERN)
+_is_metadata_header = matches(METADATA_HEADER_PATTERN)
 
 HEADER_NAMES_RULE: Rule[Mapping[str, str]] = Rule(
     rule=f"self.all(k, k.matches({cel_string(HEADER_NAME_PATTERN)}))",
@@ -250,6 +267,17 @@ RESERVED_HEADERS_RULE: Rule[Mapping[str, str]] = Rule(
     reason="FieldValueForbidden",
 )
 """No key of a header map is a reserved header (compared case-insensitively)."""
+
+METADATA_HEADERS_RULE: Rule[Mapping[str, str]] = Rule(
+    rule=f"self.all(k, !k.matches({cel_string(METADATA_HEADER_PATTERN)}))",
+    message=(
+        "must not set the cloud metadata headers Metadata-Flavor, Metadata, "
+        "X-aws-ec2-metadata-token or X-Google-Metadata-Request: no LLM provider needs them"
+    ),
+    check=lambda headers: not any(_is_metadata_header(k) for k in headers),
+    reason="FieldValueForbidden",
+)
+"""No key of a header map is a cloud metadata header (compared case-insensitively)."""
 
 HEADER_VALUE_RULE: Rule[str] = Rule(
     rule='!self.contains("\\r") && !self.contains("\\n")',

@@ -1,4 +1,5 @@
-"""AWS Bedrock: SigV4-signed `GET /foundation-models` and `GET /foundation-models/{id}`.
+"""AWS Bedrock: SigV4-signed `GET /foundation-models` (the provider probe) and the model
+check of `bedrock_models.py` (inference profiles, foundation models and their availability).
 
 Credentials come from botocore: static keys (`BedrockSettings.static_credentials`) or its
 default chain (environment, IRSA web identity via `AWS_ROLE_ARN` +
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import botocore.config
 import botocore.credentials
@@ -36,9 +39,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from flokoa_controller.providers.http import ProbeHTTP, build_headers
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.probe import join_url, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import BedrockSettings, ProbeTarget
+
+_AWS_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,63}$")
 
 SIGNING_SERVICE = "bedrock"
 """SigV4 service name of the Bedrock control-plane API."""
@@ -139,9 +144,22 @@ def _classify(exc: BaseException) -> CredentialError:
             "- environment, web identity, shared config, instance metadata - found none)",
         )
     if isinstance(exc, errors.ClientError):
+        # the STS body is never quoted: only its error code (e.g. AccessDenied) is named
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         reason = Reason.PROVIDER_UNAVAILABLE if status >= 500 else Reason.INVALID_CREDENTIALS
-        return CredentialError(reason, f"{CREDENTIAL_SOURCE} refused: {exc}")
+        code = exc.response.get("Error", {}).get("Code")
+        named = f" ({code})" if isinstance(code, str) and _AWS_CODE.match(code) else ""
+        operation = getattr(exc, "operation_name", "") or "the request"
+        return CredentialError(
+            reason, f"{CREDENTIAL_SOURCE} refused {operation}{named} (HTTP {status or '?'})"
+        )
+    if isinstance(exc, errors.MetadataRetrievalError | errors.CredentialRetrievalError):
+        # their text quotes what the metadata or credential endpoint answered
+        return CredentialError(
+            Reason.CREDENTIALS_UNAVAILABLE,
+            f"{CREDENTIAL_SOURCE}: {type(exc).__name__} (the credential endpoint's answer is "
+            "not quoted)",
+        )
     if isinstance(exc, errors.BotoCoreError):
         return CredentialError(
             Reason.CREDENTIALS_UNAVAILABLE, f"{CREDENTIAL_SOURCE}: {type(exc).__name__}: {exc}"
@@ -191,13 +209,6 @@ async def _frozen_credentials(
     return entry.value, frozen
 
 
-def endpoint_url(target: ProbeTarget, base: str, model: str | None = None) -> str:
-    """The ListFoundationModels (`model` None) or GetFoundationModel URL."""
-    if model is None:
-        return join_url(base, "foundation-models")
-    return join_url(base, "foundation-models", model)
-
-
 def default_endpoint(region: str) -> str:
     """Bedrock's public endpoint for `region` (what botocore resolves without overrides)."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
@@ -214,14 +225,20 @@ def sign(
     return {name: str(value) for name, value in request.headers.items()}
 
 
-async def _probe(
-    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
-) -> ProbeResult:
+async def bedrock_get(
+    target: ProbeTarget,
+    http: ProbeHTTP,
+    check: Check,
+    segments: tuple[str, ...],
+    *,
+    subject: str = "",
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """One authenticated control-plane GET of `{endpoint}/{segments}` (SigV4, or the API
+    key as Bearer) and the JSON object of a successful answer."""
     started = time.monotonic()
-    subject = f'model "{model}"' if model is not None else ""
     if target.api_key:
         base = target.base_url or default_endpoint(_settings(target).region)
-        url = endpoint_url(target, base, model)
+        url = join_url(base, *segments)
         headers = {"Authorization": f"Bearer {target.api_key}"}
         extra: tuple[str, ...] = ()
     else:
@@ -234,11 +251,11 @@ async def _probe(
                 url="",
                 duration=time.monotonic() - started,
                 secrets=target.secret_values(),
-            )
-        url = endpoint_url(target, identity.endpoint, model)
+            ), None
+        url = join_url(identity.endpoint, *segments)
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_key, frozen.token) if v)
-    result = await probe_get(
+    result, body = await probe_json(
         http,
         target,
         check,
@@ -251,6 +268,15 @@ async def _probe(
     )
     if result.http_status in (401, 403):
         http.credentials.invalidate(_cache_key(target))
+    return result, body
+
+
+async def _probe(
+    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
+) -> ProbeResult:
+    segments = ("foundation-models",) if model is None else ("foundation-models", model)
+    subject = f'model "{model}"' if model is not None else ""
+    result, _body = await bedrock_get(target, http, check, segments, subject=subject)
     return result
 
 
@@ -260,5 +286,9 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """GetFoundationModel: 404 means no such model in this region."""
-    return await _probe(target, http, "model", model)
+    """The model check of `providers/bedrock_models.py`: inference profiles with
+    GetInferenceProfile, foundation models with GetFoundationModel and
+    GetFoundationModelAvailability."""
+    from flokoa_controller.providers.bedrock_models import check_model
+
+    return await check_model(target, model, http)

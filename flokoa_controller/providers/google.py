@@ -17,11 +17,13 @@ bounded by the target's timeout. Credential objects are cached per target finger
 - Provider probe: `GET {base}/v1/projects/{project}/locations/{location}/models?pageSize=1`,
   the project's model-registry list. It is free and checks the token, the project, the region
   and the `aiplatform.models.list` permission at once (a wrong project or region is 403/404).
-  For location `global`, which has no model registry, it is the publisher-model GET of
-  `VERTEX_PROBE_MODEL` instead.
-- Model probe: `GET {base}/v1beta1/publishers/{publisher}/models/{model}`; `model` may be
-  `gemini-2.0-flash` (publisher `google`), `anthropic/claude-...` or the full
-  `publishers/{publisher}/models/{model}` name.
+  For location `global`, which has no model registry, it is `countTokens` of
+  `VERTEX_PROBE_MODEL` in the project instead (`POST .../projects/{project}/locations/global/
+  publishers/google/models/{model}:countTokens`: free, no generation; it checks the token,
+  the project and the `aiplatform.endpoints.predict` permission).
+- Model probe: `providers/vertex_models.py` (the publisher-model GET, then `countTokens` in
+  the project for Google models); `model` may be `gemini-2.0-flash` (publisher `google`),
+  `anthropic/claude-...` or the full `publishers/{publisher}/models/{model}` name.
 
 `{base}` is `base_url`, else `https://{location}-aiplatform.googleapis.com`
 (`https://aiplatform.googleapis.com` for `global`).
@@ -44,8 +46,8 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import service_account
 
-from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.http import ProbeHTTP, TransportError
+from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
 
@@ -135,11 +137,34 @@ def vertex_model_url(target: ProbeTarget, model: str) -> str:
     return join_url(vertex_base(target), "v1beta1", "publishers", publisher, "models", name)
 
 
+def count_tokens_url(target: ProbeTarget, model: str) -> str:
+    """The project-scoped `countTokens` URL of Google model `model` (no generation, free)."""
+    assert target.vertex is not None
+    url = join_url(
+        vertex_base(target),
+        "v1",
+        "projects",
+        target.vertex.project_id,
+        "locations",
+        target.vertex.location,
+        "publishers",
+        "google",
+        "models",
+        model,
+    )
+    return f"{url}:countTokens"
+
+
+COUNT_TOKENS_BODY = b'{"contents":[{"role":"user","parts":[{"text":"ping"}]}]}'
+"""The request body of a `countTokens` check (one short user turn)."""
+
+
 def vertex_provider_url(target: ProbeTarget) -> str:
-    """The provider-probe URL (project model-registry list, or a publisher model)."""
+    """The provider-probe URL: the project's model-registry list, or for `global` (no
+    registry) `countTokens` of `VERTEX_PROBE_MODEL` in the project (POST)."""
     assert target.vertex is not None
     if target.vertex.location == "global":
-        return vertex_model_url(target, VERTEX_PROBE_MODEL)
+        return count_tokens_url(target, VERTEX_PROBE_MODEL)
     return join_url(
         vertex_base(target),
         "v1",
@@ -243,11 +268,13 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
         if exc.retryable:
             return CredentialError(
                 Reason.PROVIDER_UNAVAILABLE,
-                f"token endpoint {source} failing: {_text(exc)}",
+                f"token endpoint {source} failing{_oauth_error(exc)}",
                 source,
             )
         return CredentialError(
-            Reason.INVALID_CREDENTIALS, f"token request to {source} refused: {_text(exc)}", source
+            Reason.INVALID_CREDENTIALS,
+            f"token request to {source} refused{_oauth_error(exc)}",
+            source,
         )
     if isinstance(exc, ValueError | KeyError | TypeError):
         return CredentialError(
@@ -262,10 +289,49 @@ def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> Cred
     )
 
 
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+"""The OAuth 2.0 error codes (RFC 6749 5.2 and 4.1.2.1) a refusal message may name: a token
+endpoint's body is never quoted, only its registered `error` code is recognised."""
+
+
+def _oauth_error(exc: BaseException) -> str:
+    """` (OAuth error invalid_grant)` when google-auth's error carries a registered code."""
+    for arg in exc.args[1:]:
+        if isinstance(arg, dict):
+            code = arg.get("error")
+            if isinstance(code, str) and code in OAUTH_ERROR_CODES:
+                return f" (OAuth error {code})"
+    return ""
+
+
 def _text(exc: BaseException) -> str:
     first = exc.args[0] if exc.args else exc
     text = " ".join(str(first).split())
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+async def _check_token_uri(info: Mapping[str, Any] | None, http: ProbeHTTP, source: str) -> None:
+    """The destination policy on a service-account key's `token_uri` (the Secret names it,
+    so it is the tenant's choice), before google-auth's own transport connects to it."""
+    token_uri = info.get("token_uri") if info is not None else None
+    if not isinstance(token_uri, str):
+        return
+    try:
+        await http.check_destination(token_uri)
+    except TransportError as exc:
+        raise CredentialError(exc.reason, exc.message, source) from None
 
 
 def _cache_key(target: ProbeTarget) -> str:
@@ -293,6 +359,7 @@ async def access_token(target: ProbeTarget, http: ProbeHTTP) -> str:
     async with entry.lock:
         creds = entry.value
         if not creds.valid:
+            await _check_token_uri(info, http, source)
             try:
                 await asyncio.wait_for(asyncio.to_thread(_refresh, creds, budget), budget)
             except Exception as exc:
@@ -306,9 +373,18 @@ async def access_token(target: ProbeTarget, http: ProbeHTTP) -> str:
     return token
 
 
-async def _vertex_probe(
-    target: ProbeTarget, http: ProbeHTTP, url: str, check: Check, subject: str
-) -> ProbeResult:
+async def vertex_call(
+    target: ProbeTarget,
+    http: ProbeHTTP,
+    url: str,
+    check: Check,
+    subject: str,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """One Vertex AI request with the target's access token, and the JSON object of a
+    successful answer."""
     started = time.monotonic()
     try:
         token = await access_token(target, http)
@@ -319,20 +395,22 @@ async def _vertex_probe(
             url=exc.url if "://" in exc.url else "",
             duration=time.monotonic() - started,
             secrets=target.secret_values(),
-        )
-    result = await probe_get(
+        ), None
+    result, body = await probe_json(
         http,
         target,
         check,
         url,
         {"Authorization": f"Bearer {token}"},
+        method=method,
+        data=data,
         subject=subject,
         started=started,
         extra_secrets=(token,),
     )
     if result.http_status in (401, 403):
         http.credentials.invalidate(_cache_key(target))
-    return result
+    return result, body
 
 
 # --- probes --------------------------------------------------------------------------------
@@ -341,7 +419,15 @@ async def _vertex_probe(
 async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
     """Gemini: list models with the API key. Vertex: token, then the project model list."""
     if target.flavor == "vertex":
-        return await _vertex_probe(target, http, vertex_provider_url(target), "provider", "")
+        assert target.vertex is not None
+        url = vertex_provider_url(target)
+        if target.vertex.location == "global":
+            result, _ = await vertex_call(
+                target, http, url, "provider", "", method="POST", data=COUNT_TOKENS_BODY
+            )
+        else:
+            result, _ = await vertex_call(target, http, url, "provider", "")
+        return result
     return await probe_get(
         http,
         target,
@@ -353,10 +439,12 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """Gemini: get `models/{model}`. Vertex: get the publisher model."""
+    """Gemini: get `models/{model}`. Vertex: `providers/vertex_models.py`."""
     subject = f'model "{model}"'
     if target.flavor == "vertex":
-        return await _vertex_probe(target, http, vertex_model_url(target, model), "model", subject)
+        from flokoa_controller.providers.vertex_models import check_model
+
+        return await check_model(target, model, http)
     return await probe_get(
         http,
         target,

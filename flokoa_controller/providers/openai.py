@@ -29,7 +29,8 @@ from dataclasses import replace
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.models import with_resolved_id
+from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import ProbeResult, Reason, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
@@ -133,7 +134,7 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     """
     if target.flavor == "azure-classic":
         return classic_deployment_not_verified(target, model)
-    result = await probe_get(
+    result, body = await probe_json(
         http,
         target,
         "model",
@@ -143,6 +144,9 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     )
     if target.flavor == "azure-v1" and result.reason == Reason.MODEL_NOT_FOUND.value:
         return v1_deployment_not_verified(result, model)
+    if target.flavor == "azure-v1":
+        # the v1 API answers a listed name with the model behind it (`model`, else `id`)
+        return with_resolved_id(result, body, model, fields=("model", "id"))
     return result
 
 

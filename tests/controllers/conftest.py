@@ -31,6 +31,7 @@ from flokoa_controller.controllers.setup import (
     ControllerSettings,
     setup_controllers,
 )
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
 from flokoa_controller.envtest.testing import Cluster, b64, closed_port, poll_until, secret_manifest
@@ -332,8 +333,13 @@ async def _start(
     *,
     settings: ControllerSettings | None = None,
     all_namespaces: bool = False,
+    allow_loopback: bool = True,
     **setup: Any,
 ) -> AsyncIterator[Harness]:
+    settings = settings or ControllerSettings()
+    if allow_loopback:  # the fakes listen on 127.0.0.1, which the default policy denies
+        allowed = (*settings.allow_destinations, *DEV_ALLOWED_DESTINATIONS)
+        settings = dataclasses.replace(settings, allow_destinations=allowed)
     ca = trustme.CA()
     config = load_kubeconfig(str(cluster.kubeconfig_path))
     test_config = dataclasses.replace(config, user_agent=TEST_AGENT)
@@ -355,7 +361,7 @@ async def _start(
             graceful_shutdown_timeout=5.0,
         )
         manager = Manager(operator_client, options)
-        setup_args = {"settings": settings or ControllerSettings(), **setup}
+        setup_args = {"settings": settings, **setup}
         controllers = setup_controllers(manager, options, **setup_args)
         harness = Harness(
             cluster,
@@ -408,7 +414,9 @@ MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
 
 @pytest.fixture
 def make_harness(cluster: Cluster) -> MakeHarness:
-    """``async with make_harness(settings=..., all_namespaces=...) as h:``."""
+    """``async with make_harness(settings=..., all_namespaces=..., allow_loopback=...) as h:``
+    (``allow_loopback``, default True, adds ``127.0.0.0/8`` to the settings'
+    ``allow_destinations``, as ``flokoa-controller dev`` does)."""
 
     def make(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
         return contextlib.asynccontextmanager(_start)(cluster, **kwargs)

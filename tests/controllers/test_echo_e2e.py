@@ -52,11 +52,13 @@ async def test_own_write_costs_one_reconcile(harness: Harness, reply_delay: floa
         ),
         what="echoes delivered",
     )
-    # the provider: its ADDED event, and not its own status write
-    assert h.reconciles("modelprovider") - providers0 == 1
+    # the provider: its ADDED event (which starts the probe) and the probe's completion
+    # (which writes), and not its own status write
+    assert h.reconciles("modelprovider") - providers0 == 2
     # the Model: re-triggered by the provider's status (once per provider event: the
-    # provider's ADDED and its status write), and not by its own status write
-    assert h.reconciles("model") - models0 == 2
+    # provider's ADDED and its status write, which starts the check), the check's
+    # completion, and not by its own status write
+    assert h.reconciles("model") - models0 == 3
 
     # somebody else edits the status: reconciled, and put back
     obj = h.provider("p")
@@ -72,7 +74,7 @@ async def test_own_write_costs_one_reconcile(harness: Harness, reply_delay: floa
     await h.wait_for(
         lambda: (
             (h.provider("p") or {}).get("status", {}).get("ready") is True
-            and h.reconciles("modelprovider") - providers0 == 2
+            and h.reconciles("modelprovider") - providers0 == 4  # start + completion
         ),
         what="the foreign status edit reconciled and reverted",
     )

@@ -427,3 +427,71 @@ async def test_early_update_of_a_refused_write_is_reconciled_by_the_conflict() -
     assert client.dropped == [True]
     # nothing stays in flight: later updates from that version pass
     assert not writer.is_own_write(_obj("7"), _obj("8"))
+
+
+async def test_probes_in_flight_a_rotation_during_the_probe_discards_its_result(
+    rig: Rig,
+) -> None:
+    """With probes outside the workers: the reconcile that starts a probe returns at once;
+    the completion re-queues; a Secret rotated while the probe ran makes its result stale —
+    it is dropped and the probe runs again with the new key, and only that one is written."""
+    from flokoa_controller.controllers.probes_inflight import InFlightProbes
+
+    probes = InFlightProbes()
+    requeued: list[Request] = []
+    rig.reconciler.probes = probes
+    rig.reconciler.requeue = requeued.append
+    rig.cluster.put(_provider("u1"))
+    rig.gate = asyncio.Event()
+    first = await rig.reconcile()
+    assert first == Result()  # in flight: nothing to requeue, the completion will
+    await rig.probing.wait()
+    assert len(rig.probes) == 1
+    assert await rig.reconcile() == Result()  # seen in flight: not started twice
+    assert len(rig.probes) == 1
+
+    rotated = _secret("creds")
+    rotated["data"] = {"api-key": b64(b"sk-rotated-key-0123456789abcdef")}
+    rig.cluster.secrets["creds"] = rotated
+    rig.secrets.add(secret_to_digest(rotated))
+    rig.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert requeued == [Request(NS, "p")]
+    rig.gate = asyncio.Event()
+    rig.probing.clear()
+    assert await rig.reconcile() == Result()  # stale result dropped, probing again
+    assert rig.cluster.patches == []
+    await rig.probing.wait()
+    assert len(rig.probes) == 2
+    assert rig.probes[1].api_key == "sk-rotated-key-0123456789abcdef"
+    rig.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    done = await rig.reconcile()
+    assert done.requeue_after > 0
+    assert len(rig.cluster.patches) == 1
+    status = rig.cluster.objects[f"{NS}/p"]["status"]
+    assert status["ready"] is True
+    assert len(rig.probes) == 2  # the stale probe's outcome was never written
+    assert len(probes) == 0
+
+
+async def test_probes_in_flight_a_deleted_provider_cancels_its_probe(rig: Rig) -> None:
+    from flokoa_controller.controllers.probes_inflight import InFlightProbes
+
+    probes = InFlightProbes()
+    rig.reconciler.probes = probes
+    rig.cluster.put(_provider("u1"))
+    rig.gate = asyncio.Event()
+    await rig.reconcile()
+    await rig.probing.wait()
+    assert probes.in_flight() == 1
+    rig.providers.delete(f"{NS}/p")
+    del rig.cluster.objects[f"{NS}/p"]
+    await rig.reconcile()
+    assert len(probes) == 0  # forgotten at once; the cancelled task ends on the next turns
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert probes.in_flight() == 0
+    assert rig.cluster.patches == []

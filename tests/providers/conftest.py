@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import trustme
 
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint, FakeProviders
 from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.providers import (
@@ -24,6 +25,10 @@ from flokoa_controller.providers import (
     TLSSettings,
     VertexSettings,
 )
+from flokoa_controller.providers.destinations import DestinationPolicy
+
+LOOPBACK_ALLOWED = DestinationPolicy.build(allow=DEV_ALLOWED_DESTINATIONS)
+"""The default destination policy with loopback allowed, as for `flokoa-controller dev`."""
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +58,8 @@ async def tls_fakes(ca: trustme.CA) -> AsyncIterator[FakeProviders]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[ProbeHTTP]:
-    """The probes' HTTP client."""
-    async with ProbeHTTP() as client:
+    """The probes' HTTP client (loopback allowed: the fakes listen on 127.0.0.1)."""
+    async with ProbeHTTP(policy=LOOPBACK_ALLOWED) as client:
         yield client
 
 
