@@ -812,7 +812,12 @@ class APIHandler:
         watch = Watch(self.store.storage, spec, render, handle)
         first: bytes | None = None
         cursor, initial = 0, False
-        if send_initial and self.faults.refuse_streaming_list:
+        # kube 1.32 (WatchList on) turns a watch from "" or "0" that allows bookmarks and asks
+        # no sendInitialEvents into a streaming list: refused by the fault the same way
+        defaulted_streaming = (
+            send_initial is None and not rv_match and rv in ("", "0") and allow_bookmarks
+        )
+        if (send_initial or defaulted_streaming) and self.faults.refuse_streaming_list:
             # kube-apiserver answers 200 and ends the stream with one ERROR event: a 500 Status
             # with its bare message (no "Internal error occurred" prefix) and no details
             refusal = errors.status_body(

@@ -138,6 +138,22 @@ async def test_refused_streaming_list_answers_as_kube_apiserver(
         },
     }
     assert await w.next() is None
+    # kube 1.32 makes a watch from "" or "0" that allows bookmarks a streaming list: refused
+    for rv in ("", "0"):
+        legacy = await http.watch(CM, resourceVersion=rv, allowWatchBookmarks="true")
+        error = await legacy.next()
+        assert error is not None
+        assert (error["type"], error["object"]["code"]) == ("ERROR", 500)
+    # without bookmarks, or from a listed resourceVersion, it stays a plain watch
+    plain = await http.watch(CM, resourceVersion="0")
+    from_listed = await http.watch(
+        CM, resourceVersion=str(api.storage.rv), allowWatchBookmarks="true"
+    )
+    api.create_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}})
+    for stream in (plain, from_listed):
+        event = await stream.next()
+        assert event is not None
+        assert event["type"] == "ADDED"
 
 
 async def test_write_reply_delay_lets_watchers_hear_the_write_first(
