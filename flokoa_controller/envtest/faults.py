@@ -13,7 +13,9 @@ Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
   event with a 410 Expired ``Status``;
 * ``zombie_watches`` — watches stay open but send nothing (no events, no bookmarks) until
   dropped;
-* ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``) is
+* ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``, or
+  one kube 1.32 makes a streaming list by default: from resourceVersion "" or "0", bookmarks
+  allowed, no ``sendInitialEvents`` and no ``resourceVersionMatch``) is
   answered as kube-apiserver v1.32 with its default ``WatchList`` gate answers over an etcd
   without progress notifications: ``200``, then one ERROR event carrying a ``500 InternalError``
   ``Status`` ("a watch stream was requested by the client but the required storage feature

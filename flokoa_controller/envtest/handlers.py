@@ -812,14 +812,22 @@ class APIHandler:
         watch = Watch(self.store.storage, spec, render, handle)
         first: bytes | None = None
         cursor, initial = 0, False
-        if send_initial and self.faults.refuse_streaming_list:
-            # kube-apiserver answers 200 and ends the stream with one ERROR event (code 500)
-            first = error_line(
-                errors.internal_error(
-                    "a watch stream was requested by the client but the required storage "
-                    "feature RequestWatchProgress is disabled"
-                ).body
+        # kube 1.32 (WatchList on) turns a watch from "" or "0" that allows bookmarks and asks
+        # no sendInitialEvents into a streaming list: refused by the fault the same way
+        defaulted_streaming = (
+            send_initial is None and not rv_match and rv in ("", "0") and allow_bookmarks
+        )
+        if (send_initial or defaulted_streaming) and self.faults.refuse_streaming_list:
+            # kube-apiserver answers 200 and ends the stream with one ERROR event: a 500 Status
+            # with its bare message (no "Internal error occurred" prefix) and no details
+            refusal = errors.status_body(
+                500,
+                "InternalError",
+                "a watch stream was requested by the client but the required storage feature "
+                "RequestWatchProgress is disabled",
             )
+            refusal.pop("details", None)
+            first = error_line(refusal)
         elif rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
             first = error_line(errors.too_old_resource_version(int(rv), self.store.storage.rv).body)
         else:

@@ -111,6 +111,65 @@ async def test_expire_watch_resumes(api: APIServer, http: RawClient) -> None:
     assert event["type"] == "ADDED"
 
 
+async def test_refused_streaming_list_answers_as_kube_apiserver(
+    api: APIServer, http: RawClient
+) -> None:
+    """As kube-apiserver v1.32.6 over etcd 3.4 answered (recorded): 200, one ERROR event
+    whose 500 Status carries the bare message and no details, then the end of the stream."""
+    api.faults.refuse_streaming_list = True
+    w = await http.watch(
+        CM,
+        sendInitialEvents="true",
+        resourceVersionMatch="NotOlderThan",
+        allowWatchBookmarks="true",
+    )
+    assert w.status == 200
+    assert await w.next() == {
+        "type": "ERROR",
+        "object": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "a watch stream was requested by the client but the required storage "
+            "feature RequestWatchProgress is disabled",
+            "reason": "InternalError",
+            "code": 500,
+        },
+    }
+    assert await w.next() is None
+    # kube 1.32 makes a watch from "" or "0" that allows bookmarks a streaming list: refused
+    for rv in ("", "0"):
+        legacy = await http.watch(CM, resourceVersion=rv, allowWatchBookmarks="true")
+        error = await legacy.next()
+        assert error is not None
+        assert (error["type"], error["object"]["code"]) == ("ERROR", 500)
+    # without bookmarks, or from a listed resourceVersion, it stays a plain watch
+    plain = await http.watch(CM, resourceVersion="0")
+    from_listed = await http.watch(
+        CM, resourceVersion=str(api.storage.rv), allowWatchBookmarks="true"
+    )
+    api.create_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}})
+    for stream in (plain, from_listed):
+        event = await stream.next()
+        assert event is not None
+        assert event["type"] == "ADDED"
+
+
+async def test_write_reply_delay_lets_watchers_hear_the_write_first(
+    api: APIServer, http: RawClient
+) -> None:
+    api.faults.write_reply_delay = 0.5
+    w = await http.watch(CM, resourceVersion=str(api.storage.rv))
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"}}
+    reply = asyncio.create_task(http.request("POST", CM, body))
+    event = await w.next()
+    assert event is not None
+    assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "first")
+    assert not reply.done()  # the watcher heard of the write before its author
+    assert (await reply).status == 201
+
+
 async def test_zombie_watches_stay_silent(api: APIServer, http: RawClient) -> None:
     api.faults.zombie_watches = True
     w = await http.watch(CM, resourceVersion=str(api.storage.rv), allowWatchBookmarks="true")

@@ -26,7 +26,13 @@ async def test_open_watches_leave_the_main_and_lease_pools_free(cluster: Cluster
         await client.create(
             NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
         )
-        watches = [client.watch(CONFIGMAPS, ns, timeout_seconds=60) for _ in range(5)]
+        # from a listed resourceVersion, as a reflector: kube-apiserver v1.32 (WatchList on)
+        # turns a watch without one into a streaming list, which fails over etcd 3.4
+        listed = (await client.list(CONFIGMAPS, ns))["metadata"]["resourceVersion"]
+        watches = [
+            client.watch(CONFIGMAPS, ns, resource_version=listed, timeout_seconds=60)
+            for _ in range(5)
+        ]
         opened = [asyncio.ensure_future(w.__anext__()) for w in watches]
         try:
             watch_pool = client.watch_session.connector
