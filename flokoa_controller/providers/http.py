@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import aiohttp
 from multidict import CIMultiDict
@@ -43,6 +44,9 @@ from flokoa_controller import __version__
 from flokoa_controller.providers.credentials import CredentialCache
 from flokoa_controller.providers.result import Reason
 from flokoa_controller.providers.target import ProbeTarget, TLSSettings
+
+if TYPE_CHECKING:
+    from flokoa_controller.providers.identity import IdentityBroker
 
 USER_AGENT = f"flokoa-controller/{__version__}"
 """`User-Agent` of probe requests (a `User-Agent` default header replaces it)."""
@@ -224,6 +228,9 @@ class ProbeHTTP:
     - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
     - `max_body`: bytes of a response body kept (the rest is not read).
     - `credentials`: the `CredentialCache` Google and Bedrock probes use.
+    - `identity`: the `IdentityBroker` that obtains credentials from cloud identities and
+      service-account keys (token requests go through this client too); by default one
+      with the operator environment's settings and no ServiceAccount access.
     """
 
     def __init__(
@@ -234,6 +241,7 @@ class ProbeHTTP:
         max_contexts: int = 64,
         max_body: int = 8 << 20,
         credentials: CredentialCache | None = None,
+        identity: IdentityBroker | None = None,
     ) -> None:
         self.max_per_host = max_per_host
         self.connect_timeout = connect_timeout
@@ -245,6 +253,16 @@ class ProbeHTTP:
         self._proxy_env: tuple[tuple[str | None, ...], dict[str, str]] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._identity = identity
+
+    @property
+    def identity(self) -> IdentityBroker:
+        """The identity broker (created on first use)."""
+        if self._identity is None:
+            from flokoa_controller.providers.identity import IdentityBroker
+
+            self._identity = IdentityBroker()
+        return self._identity
 
     async def __aenter__(self) -> ProbeHTTP:
         return self
@@ -265,6 +283,8 @@ class ProbeHTTP:
             await session.close()
         self._contexts.clear()
         self.credentials.clear()
+        if self._identity is not None:
+            self._identity.close()
 
     def context(self, tls: TLSSettings) -> ssl.SSLContext:
         """The cached `SSLContext` for `tls`."""
