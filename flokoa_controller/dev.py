@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -388,7 +389,17 @@ async def run_dev(
             keys_file = _write_keys(workdir, fakes.poke_keys)
             options = _dev_options(args)
             manager = Manager(client, options)
-            setup_controllers(manager, options, settings=ControllerSettings.from_args(args))
+            settings = ControllerSettings.from_args(args)
+            # the dev cluster's administrator allows the fake Google token endpoint
+            identity = dataclasses.replace(
+                settings.identity,
+                google_token_uris=(
+                    *settings.identity.google_token_uris,
+                    fake_providers.google_oauth.token_uri,
+                ),
+            )
+            settings = dataclasses.replace(settings, identity=identity)
+            setup_controllers(manager, options, settings=settings)
             env = DevEnvironment(
                 Path(api.kubeconfig_path), args.namespace, keys_file, manager, fakes
             )

@@ -271,6 +271,8 @@ class GoogleProvider(APIModel):
 
 _AWS_REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
 _EXTERNAL_ID = r"^[-A-Za-z0-9+=,.@:/_]+$"
+ExternalID = Annotated[str, Field(min_length=2, max_length=1224, pattern=_EXTERNAL_ID)]
+"""An STS `ExternalId`."""
 _ROLE_ARN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[-A-Za-z0-9+=,.@_/]{1,512}$"
 
 
@@ -312,9 +314,9 @@ class BedrockProvider(APIModel):
     so the role's trust policy can tell tenants apart. Optional: unset uses the base
     credentials directly. Not for IRSA: IRSA's role comes from the ServiceAccount's
     `eks.amazonaws.com/role-arn` annotation."""
-    external_id: Annotated[str, Field(min_length=2, max_length=1224, pattern=_EXTERNAL_ID)] | None = (
-        Field(default=None, alias="externalID")
-    )
+    external_id: (
+        Annotated[str, Field(min_length=2, max_length=1224, pattern=_EXTERNAL_ID)] | None
+    ) = Field(default=None, alias="externalID")
     """The `ExternalId` sent with `roleARN`'s AssumeRole, when the role's trust policy
     requires one (`sts:ExternalId`). Optional; needs `roleARN`."""
     credentials_secret_ref: AWSCredentialsSecretRef | None = Field(
@@ -451,7 +453,8 @@ SERVICE_ACCOUNT_PROVIDER_RULE: Rule[ModelProviderSpec] = Rule(
         "!has(self.serviceAccountName) || has(self.bedrock) || "
         "(has(self.google) && has(self.google.vertex)) || "
         "(has(self.openai) && (has(self.openai.apiVersion) || "
-        f"(has(self.openai.baseURL) && self.openai.baseURL.matches({cel_string(_AZURE_OPENAI_URL)}))))"
+        "(has(self.openai.baseURL) && "
+        f"self.openai.baseURL.matches({cel_string(_AZURE_OPENAI_URL)}))))"
     ),
     message=(
         "serviceAccountName is a cloud workload identity: it works with bedrock, "

@@ -359,7 +359,14 @@ class ModelReconciler:
             )
         else:
             timeout = spec.settings.timeout_seconds if spec.settings is not None else None
-            target = build_target(p_spec, resolved, timeout_seconds=timeout)
+            target = build_target(
+                p_spec,
+                resolved,
+                timeout_seconds=timeout,
+                identity=self.prober.identity(namespace, p_spec),
+                namespace=namespace,
+                name=spec.provider_ref.name,
+            )
             del resolved
             result = await self.prober.probe_model(target, spec.model)
             del target

@@ -55,6 +55,7 @@ from flokoa_controller.controllers.conditions import (
     parse_time,
     status_consistent,
 )
+from flokoa_controller.controllers.identity import identity_status
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
     Decision,
@@ -75,7 +76,7 @@ from flokoa_controller.controllers.status import (
     status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
-from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.providers.result import IDENTITY_REASONS, ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
 
@@ -101,6 +102,7 @@ MANAGED_STATUS_FIELDS: Final = (
     "secretHash",
     "lastProbeTime",
     "endpoint",
+    "identity",
 )
 """The status fields this reconciler owns."""
 
@@ -119,7 +121,9 @@ _SECRET_REASONS: Final = frozenset(
         Reason.SECRET_ACCESS_DENIED,
     }
 )
-_CREDENTIAL_REASONS: Final = frozenset({Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE})
+_CREDENTIAL_REASONS: Final = frozenset(
+    {Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE, *IDENTITY_REASONS}
+)
 
 
 class EventSink(Protocol):
@@ -177,14 +181,21 @@ def _secret_verdict(problem: SecretProblem) -> Verdict:
     )
 
 
-def _probe_verdict(result: ProbeResult, secrets_referenced: bool, insecure: bool) -> Verdict:
+def _probe_verdict(
+    result: ProbeResult,
+    secrets_referenced: bool,
+    insecure: bool,
+    service_account: str | None = None,
+) -> Verdict:
     resolved: Cond = (
         (TRUE, Reason.SECRET_FOUND, "every referenced Secret key was found and is well formed")
         if secrets_referenced
         else (
             TRUE,
             Reason.NO_SECRET_REFERENCED,
-            "no Secret referenced: the controller's ambient cloud identity is used",
+            f'no Secret referenced: the identity of ServiceAccount "{service_account}" is used'
+            if service_account
+            else "no Secret referenced: the controller's ambient cloud identity is used",
         )
     )
     reason, message = result.reason, result.message
@@ -316,6 +327,7 @@ class ModelProviderReconciler:
             "observedGeneration": generation,
             "endpoint": endpoint(spec),
             "secretHash": cached.secret_hash,
+            "identity": identity_status(spec),
         }
         if status.get("lastProbeTime"):
             base["lastProbeTime"] = status["lastProbeTime"]
@@ -347,12 +359,18 @@ class ModelProviderReconciler:
         if isinstance(resolved, SecretProblem):
             verdict = _secret_verdict(resolved)
         else:
-            target = build_target(spec, resolved)
+            target = build_target(
+                spec,
+                resolved,
+                identity=self.prober.identity(namespace, spec),
+                namespace=namespace,
+                name=request.name,
+            )
             del resolved
             result = await self.prober.probe_provider(target)
             del target
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
-            verdict = _probe_verdict(result, bool(refs), insecure)
+            verdict = _probe_verdict(result, bool(refs), insecure, spec.service_account_name)
             log.log(
                 outcome_level(status, verdict.ready),
                 "Probed provider: %s",

@@ -20,6 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from flokoa_controller.api.modelprovider import ModelProviderSpec
+from flokoa_controller.controllers.identity import AmbientPolicy, identity_of
 from flokoa_controller.controllers.metrics import MODEL_CHECKS, PROBE_DURATION, PROBE_TOTAL
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
@@ -37,7 +39,7 @@ from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
-from flokoa_controller.providers.target import ProbeTarget
+from flokoa_controller.providers.target import Identity, ProbeTarget
 
 __all__ = ["ModelProbe", "Prober", "ProviderProbe"]
 
@@ -56,6 +58,7 @@ class Prober:
     ``deadline_factor``/``deadline_slack``: a whole probe (token exchange plus GET) is
     abandoned after ``factor * timeoutSeconds + slack`` seconds and reported as ``Timeout``.
     ``probe_provider``/``probe_model``: the probe functions (the providers package's).
+    ``ambient``: the namespaces allowed to use the operator's own cloud identity.
     """
 
     def __init__(
@@ -67,8 +70,10 @@ class Prober:
         deadline_slack: float = 5.0,
         probe_provider: ProviderProbe = default_probe_provider,
         probe_model: ModelProbe = default_probe_model,
+        ambient: AmbientPolicy | None = None,
     ) -> None:
         """Create the prober (see the class docstring)."""
+        self.ambient = ambient or AmbientPolicy()
         self.client = client
         self.http = http
         self.deadline_factor = deadline_factor
@@ -100,6 +105,10 @@ class Prober:
         validated = validate_values(namespace, refs, fetched)
         _forget(fetched)
         return validated, digest
+
+    def identity(self, namespace: str, spec: ModelProviderSpec) -> Identity | None:
+        """The cloud identity ``spec``'s probes use in ``namespace`` (``ambient`` policy)."""
+        return identity_of(spec, namespace, self.ambient)
 
     def _deadline(self, target: ProbeTarget) -> float:
         return self.deadline_factor * target.timeout + self.deadline_slack

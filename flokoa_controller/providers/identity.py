@@ -271,7 +271,9 @@ def identity_host_allowed(target: ProbeTarget, url: str, settings: IdentitySetti
     _scheme, host = _host_of(url)
     if _host_matches(host, settings.allowed_hosts):
         return True
-    return target.kind == "bedrock" and any(_host_of(e)[1] == host for e in settings.aws_endpoints)
+    return target.kind == "bedrock" and any(
+        _host_of(e)[1] == host for e in settings.bedrock_endpoints()
+    )
 
 
 def check_identity(target: ProbeTarget, url: str, settings: IdentitySettings) -> None:

@@ -38,6 +38,7 @@ from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists, NotFound
 from flokoa_controller.kube.resources import EVENTS, NAMESPACES, SECRETS
+from flokoa_controller.providers.identity import IdentitySettings
 from flokoa_controller.runtime.manager import Manager
 from flokoa_controller.runtime.options import ManagerOptions
 
@@ -355,7 +356,10 @@ async def _start(
             graceful_shutdown_timeout=5.0,
         )
         manager = Manager(operator_client, options)
-        setup_args = {"settings": settings or ControllerSettings(), **setup}
+        settings = settings or ControllerSettings()
+        if settings.identity == IdentitySettings():  # what an administrator would allow
+            settings = dataclasses.replace(settings, identity=fake_identity_settings(fakes))
+        setup_args = {"settings": settings, **setup}
         controllers = setup_controllers(manager, options, **setup_args)
         harness = Harness(
             cluster,
@@ -385,6 +389,14 @@ async def _start(
                 for ns in [namespace, *harness.created_namespaces]:
                     with contextlib.suppress(NotFound):
                         await client.delete(NAMESPACES, ns)
+
+
+def fake_identity_settings(fakes: FakeProviders, **kw: Any) -> IdentitySettings:
+    """Identity settings for the fakes: their token endpoint allowed, their loopback hosts
+    allowed to receive identity-derived credentials (as an administrator would by flag)."""
+    kw.setdefault("google_token_uris", (fakes.google_oauth.token_uri,))
+    kw.setdefault("allowed_hosts", ("127.0.0.1", "localhost"))
+    return IdentitySettings(**kw)
 
 
 MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
