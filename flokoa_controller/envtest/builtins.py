@@ -437,6 +437,7 @@ def builtin_resources() -> list[ResourceInfo]:
             bucket="serviceaccounts",
             strategy=SERVICEACCOUNT_STRATEGY,
             short_names=("sa",),
+            subresources=("token",),
         ),
         ResourceInfo(
             group="coordination.k8s.io",

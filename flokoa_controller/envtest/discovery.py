@@ -16,7 +16,18 @@ JSON = dict[str, Any]
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "status": ("get", "patch", "update"),
     "finalize": ("update",),
+    "token": ("create",),
 }
+
+SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
+}
+"""Subresources answering another kind than their resource: (group, version, kind)."""
+
+
+def _subresource_kind(info: ResourceInfo, sub: str) -> JSON:
+    group, version, kind = SUBRESOURCE_KINDS.get(sub, (info.group, info.version, info.kind))
+    return {"group": group, "version": version, "kind": kind}
 
 
 def _storage_version_hash(info: ResourceInfo) -> str:
@@ -43,7 +54,7 @@ def _aggregated_resource(info: ResourceInfo) -> JSON:
         entry["subresources"] = [
             {
                 "subresource": sub,
-                "responseKind": kind,
+                "responseKind": _subresource_kind(info, sub),
                 "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
             }
             for sub in info.subresources
@@ -135,15 +146,17 @@ def api_resource_list(registry: Registry, group: str, version: str) -> JSON | No
         entry["storageVersionHash"] = _storage_version_hash(info)
         resources.append(entry)
         for sub in info.subresources:
-            resources.append(
-                {
-                    "name": f"{info.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": info.namespaced,
-                    "kind": info.kind,
-                    "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
-                }
-            )
+            sub_entry: JSON = {
+                "name": f"{info.plural}/{sub}",
+                "singularName": "",
+                "namespaced": info.namespaced,
+                "kind": info.kind,
+                "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
+            }
+            if sub in SUBRESOURCE_KINDS:
+                group_, version_, kind_ = SUBRESOURCE_KINDS[sub]
+                sub_entry.update(group=group_, version=version_, kind=kind_)
+            resources.append(sub_entry)
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -39,6 +39,13 @@ from flokoa_controller.envtest.openapi import OpenAPICache
 from flokoa_controller.envtest.resources import Registry, ResourceInfo
 from flokoa_controller.envtest.storage import dumps
 from flokoa_controller.envtest.timefmt import Clock
+from flokoa_controller.envtest.tokenrequest import (
+    JWKS_CONTENT_TYPE,
+    JWKS_PATH,
+    OPENID_CONFIGURATION_PATH,
+    ServiceAccountIssuer,
+    create_token,
+)
 from flokoa_controller.envtest.watch import Watch, WatchHandle, WatchSpec, error_line, raw_json
 
 JSON = dict[str, Any]
@@ -62,7 +69,11 @@ JSON_TYPE = "application/json"
 PROTOBUF_TYPE = "application/vnd.kubernetes.protobuf"
 YAML_TYPE = "application/yaml"
 BODY_TYPES = [JSON_TYPE, YAML_TYPE, PROTOBUF_TYPE]
-UNAUTHENTICATED_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+UNAUTHENTICATED_PATHS = frozenset(
+    {"/version", "/healthz", "/livez", "/readyz", OPENID_CONFIGURATION_PATH, JWKS_PATH}
+)
+"""Paths served without a token (the OIDC documents as with ``system:service-account-issuer-
+discovery`` bound to ``system:unauthenticated``, the usual setup for public discovery)."""
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
 
@@ -262,8 +273,10 @@ class APIHandler:
         server_address: Callable[[], str],
         bookmark_interval: float,
         control: Callable[[web.BaseRequest, str], Any] | None = None,
+        issuer: ServiceAccountIssuer | None = None,
     ) -> None:
         self.store = store
+        self.issuer = issuer
         self.registry = registry
         self.faults = faults
         self.audit = audit
@@ -366,6 +379,15 @@ class APIHandler:
             return _json_response(VERSION_INFO)
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok", content_type="text/plain")
+        if path == OPENID_CONFIGURATION_PATH and self.issuer is not None:
+            return _json_response(
+                self.issuer.openid_configuration(),
+                headers={"Cache-Control": "public, max-age=3600"},
+            )
+        if path == JWKS_PATH and self.issuer is not None:
+            resp = _json_response(self.issuer.jwks(), content_type=JWKS_CONTENT_TYPE)
+            resp.headers["Cache-Control"] = "public, max-age=3600"
+            return resp
         if path.rstrip("/") in ("/api", "/apis"):
             core = path.rstrip("/") == "/api"
             version = _discovery_version(request.headers.get("Accept", ""))
@@ -418,6 +440,8 @@ class APIHandler:
             if ri.name:
                 raise errors.path_not_found()
             raise errors.method_not_allowed()
+        if ri.subresource == "token" and info.plural == "serviceaccounts" and not info.group:
+            return await self._token_request(request, ri)
         if ri.subresource and ri.verb not in ("get", "update", "patch"):
             raise errors.method_not_allowed()
         if ri.verb == "create" and ri.name:
@@ -489,6 +513,21 @@ class APIHandler:
             )
             return _json_response(body)
         raise errors.method_not_allowed()
+
+    async def _token_request(self, request: web.BaseRequest, ri: RequestInfo) -> web.Response:
+        """``serviceaccounts/NAME/token``: create only (kube's TokenREST)."""
+        if ri.verb != "create" or self.issuer is None:
+            raise errors.method_not_allowed()
+        body = await self._read_object(request)
+        answer = create_token(self.issuer, self.get_core_object, ri.namespace, ri.name, body)
+        return _json_response(answer, 201)
+
+    def get_core_object(self, plural: str, namespace: str, name: str) -> JSON:
+        info = self.registry.get("", "v1", plural)
+        if info is None:
+            raise errors.not_found(plural, "", name)
+        obj, _ = self.store.get(info, namespace, name)
+        return obj
 
     def _options(self, request: web.BaseRequest, query: dict[str, str]) -> Options:
         validation = query.get("fieldValidation") or "Warn"

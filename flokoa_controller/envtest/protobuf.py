@@ -6,7 +6,8 @@ field 2 ``raw`` = the object's own message, 3 ``contentEncoding``, 4 ``contentTy
 :func:`decode_object` reads that envelope with a minimal wire-format decoder (varints and
 length-delimited fields; no protobuf dependency) and returns the object as the JSON dict the
 API would have received: ``Secret`` (``data`` base64-encoded), ``ConfigMap``, ``Namespace`` and
-``ServiceAccount``. Other kinds raise ``ValueError``.
+``ServiceAccount``, and ``authentication.k8s.io/v1`` ``TokenRequest``. Other kinds raise
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -255,11 +256,39 @@ def _serviceaccount(raw: bytes) -> JSON:
     return obj
 
 
+_BOUND_OBJECT_REFERENCE: Final[_Spec] = {
+    1: ("kind", _str),
+    2: ("apiVersion", _str),
+    3: ("name", _str),
+    4: ("uid", _str),
+}
+
+
+def _token_request(raw: bytes) -> JSON:
+    """``authentication.k8s.io/v1`` ``TokenRequest`` (what ``kubectl create token`` posts)."""
+    obj: JSON = {}
+    for number, _, value in iter_fields(raw):
+        if number == 1:
+            obj["metadata"] = _object_meta(value)
+        elif number == 2:
+            spec: JSON = {}
+            for spec_number, _, spec_value in iter_fields(_bytes(value)):
+                if spec_number == 1:
+                    spec.setdefault("audiences", []).append(_str(spec_value))
+                elif spec_number == 3:
+                    spec["boundObjectRef"] = _message(spec_value, _BOUND_OBJECT_REFERENCE)
+                elif spec_number == 4:
+                    spec["expirationSeconds"] = _int(spec_value)
+            obj["spec"] = spec
+    return obj
+
+
 _DECODERS: Final[dict[tuple[str, str], Callable[[bytes], JSON]]] = {
     ("v1", "Secret"): _secret,
     ("v1", "ConfigMap"): _configmap,
     ("v1", "Namespace"): _namespace,
     ("v1", "ServiceAccount"): _serviceaccount,
+    ("authentication.k8s.io/v1", "TokenRequest"): _token_request,
 }
 
 

@@ -5,9 +5,13 @@
         api.create_object({...})               # fast in-process seeding (same admission)
         api.faults.zombie_watches = True       # fault knobs
         api.audit.writes()                     # what clients did
+        api.create_token("team-a", "agent", ["sts.amazonaws.com"])  # a ServiceAccount token
+        api.service_account_issuer, api.jwks()  # what verifiers trust
 
 Plain HTTP on 127.0.0.1 by default; ``tls=True`` serves HTTPS with a throwaway CA
 (``api.ca_path``) and requires a bearer token (``api.token``; 401 without it).
+ServiceAccount tokens (TokenRequest, ``/.well-known/openid-configuration``, ``/openid/v1/jwks``)
+are described in :mod:`flokoa_controller.envtest.tokenrequest`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ from flokoa_controller.envtest.kubeconfig import TLSMaterial, make_tls, write_ku
 from flokoa_controller.envtest.resources import Registry, ResourceInfo
 from flokoa_controller.envtest.storage import DEFAULT_WATCH_HISTORY, Storage
 from flokoa_controller.envtest.timefmt import Clock, utcnow
+from flokoa_controller.envtest.tokenrequest import (
+    DEFAULT_EXPIRATION_SECONDS,
+    JWKS_PATH,
+    ServiceAccountIssuer,
+    create_token,
+)
 
 JSON = dict[str, Any]
 
@@ -90,6 +100,7 @@ class APIServer:
         clock: Clock = utcnow,
         seed: int | None = None,
         audit_limit: int = DEFAULT_AUDIT_LIMIT,
+        service_account_issuer: str | None = None,
     ) -> None:
         """Build the server (objects can be seeded before ``start``).
 
@@ -104,6 +115,9 @@ class APIServer:
         - ``seed``: seeds the random failure injection.
         - ``audit_limit``: requests the audit log keeps (oldest dropped first; 0 keeps none),
           so a long benchmark runs in bounded memory.
+        - ``service_account_issuer``: the ``iss`` of ServiceAccount tokens and their default
+          audience (kube's ``--service-account-issuer``; default: the server's URL, so
+          verifiers find ``/.well-known/openid-configuration`` under it).
         """
         self.host = host
         self.port = port
@@ -120,6 +134,11 @@ class APIServer:
             self.store.ensure_namespace(ns)
         self.faults = Faults(seed=seed)
         self.audit = AuditLog(audit_limit)
+        self._issuer_arg = service_account_issuer
+        self.issuer = ServiceAccountIssuer(
+            lambda: self.service_account_issuer, lambda: self.url + JWKS_PATH, clock
+        )
+        """Signs ServiceAccount tokens (``issuer.minted`` counts them)."""
         self.handler = APIHandler(
             store=self.store,
             registry=self.registry,
@@ -130,6 +149,7 @@ class APIServer:
             server_address=lambda: f"{self.host}:{self.port}",
             bookmark_interval=bookmark_interval,
             control=self._control,
+            issuer=self.issuer,
         )
         self.faults._drop = self.handler.drop_watches
         self.faults._outage_begin = self._outage_begin
@@ -154,6 +174,39 @@ class APIServer:
         scheme = "https" if self.tls else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def service_account_issuer(self) -> str:
+        """The ``iss`` of ServiceAccount tokens (the URL unless set; the server must be started)."""
+        if self._issuer_arg is not None:
+            return self._issuer_arg
+        if not self.port:
+            raise RuntimeError("the API server's issuer is its URL: start it first")
+        return self.url
+
+    def jwks(self) -> JSON:
+        """The public keys that verify ServiceAccount tokens (what ``/openid/v1/jwks`` serves)."""
+        return self.issuer.jwks()
+
+    def create_token(
+        self,
+        namespace: str,
+        name: str,
+        audiences: Iterable[str] = (),
+        expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS,
+    ) -> str:
+        """A token for ServiceAccount ``namespace/name`` exactly as the TokenRequest API mints it.
+
+        ``audiences`` empty: the issuer. StatusError as over HTTP (404 for a missing
+        ServiceAccount, 422 below 600 s). In-process: not in the audit log.
+        """
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"audiences": list(audiences), "expirationSeconds": expiration_seconds},
+        }
+        answer = create_token(self.issuer, self.handler.get_core_object, namespace, name, body)
+        return str(answer["status"]["token"])
 
     @property
     def kubeconfig_path(self) -> Path:

@@ -140,6 +140,36 @@ async def test_create_secret_generic_round_trips(kubectl: Kubectl, ns: str) -> N
     assert stype == "Opaque"
 
 
+def _claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def test_create_token_mints_a_service_account_token(kubectl: Kubectl, ns: str) -> None:
+    await kubectl("create", "serviceaccount", "agent", "-n", ns)
+    token = (
+        await kubectl(
+            "create", "token", "agent", "-n", ns, "--audience=sts.amazonaws.com",
+            "--duration=10m",
+        )
+    ).stdout.strip()  # fmt: skip
+    claims = _claims(token)
+    assert claims["sub"] == f"system:serviceaccount:{ns}:agent"
+    assert claims["aud"] == ["sts.amazonaws.com"]
+    assert isinstance(claims["exp"], int)
+    assert isinstance(claims["iat"], int)
+    assert claims["exp"] - claims["iat"] == 600
+    short = await kubectl("create", "token", "agent", "-n", ns, "--duration=5m", check=False)
+    assert short.returncode != 0
+    assert (
+        'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid '
+        "value: 300: may not specify a duration less than 10 minutes"
+    ) in short.stderr
+    missing = await kubectl("create", "token", "nobody", "-n", ns, check=False)
+    assert missing.returncode != 0
+    assert 'serviceaccounts "nobody" not found' in missing.stderr
+
+
 async def test_delete_with_and_without_finalizer(kubectl: Kubectl, ns: str) -> None:
     await kubectl("apply", "-n", ns, "-f", "-", input=_provider("plain"))
     await kubectl("delete", "mp", "plain", "-n", ns, "--timeout=30s")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import trustme
 
@@ -39,10 +39,24 @@ from flokoa_controller.envtest.fakes.google_auth import (
     FakeMetadataServer,
     GoogleTokens,
 )
+from flokoa_controller.envtest.fakes.oidc import (
+    IssuerKeys,
+    TokenRejected,
+    TrustPolicy,
+    TrustRule,
+    VerifiedToken,
+    verify_token,
+)
 from flokoa_controller.envtest.fakes.openai import FakeOpenAI
 from flokoa_controller.envtest.fakes.proxy import FakeProxy
 from flokoa_controller.envtest.fakes.server import FakeEndpoint, ForcedResponse, RecordedRequest
-from flokoa_controller.envtest.fakes.sts import DEFAULT_ROLE_ARN, FakeSTS
+from flokoa_controller.envtest.fakes.sts import (
+    DEFAULT_ROLE_ARN,
+    STS_AUDIENCE,
+    AssumedSession,
+    FakeSTS,
+    RoleConditions,
+)
 from flokoa_controller.envtest.fakes.vertex import FakeVertex
 
 
@@ -57,6 +71,8 @@ class FakeProviders:
         self.tls = tls
         self.google_tokens = GoogleTokens()
         self.aws_credentials = AWSCredentialStore()
+        self.oidc_keys = IssuerKeys()
+        """Signing keys of the Kubernetes issuers the identity fakes verify tokens against."""
         self.openai = FakeOpenAI(tls=tls)
         self.azure = FakeAzureOpenAI(tls=tls)
         self.anthropic = FakeAnthropic(tls=tls)
@@ -64,7 +80,7 @@ class FakeProviders:
         self.google_oauth = FakeGoogleOAuth(self.google_tokens)
         self.metadata = FakeMetadataServer(self.google_tokens)
         self.vertex = FakeVertex(self.google_tokens, tls=tls)
-        self.sts = FakeSTS(self.aws_credentials)
+        self.sts = FakeSTS(self.aws_credentials, keys=self.oidc_keys)
         self.bedrock = FakeBedrock(self.aws_credentials, region=bedrock_region, tls=tls)
 
     @property
@@ -81,6 +97,23 @@ class FakeProviders:
             self.sts,
             self.bedrock,
         )
+
+    def trust_issuer(
+        self, issuer: str, *, jwks: dict[str, Any] | None = None, ca_pem: bytes | None = None
+    ) -> None:
+        """Where the identity fakes get `issuer`'s keys: `jwks` in-process, or else over HTTP
+        from its discovery document (`ca_pem`: the CA of an HTTPS issuer, e.g. envtest's).
+
+        This only says how keys are found; which issuers each cloud trusts is configured on
+        the fake (`sts.add_oidc_provider`, `google_sts.add_provider`,
+        `entra.add_federated_credential`).
+        """
+        if jwks is not None:
+            self.oidc_keys.set_jwks(issuer, jwks)
+        else:
+            self.oidc_keys.forget(issuer)
+        if ca_pem is not None:
+            self.oidc_keys.ca_pem = ca_pem
 
     @property
     def ca_pem(self) -> bytes | None:
@@ -119,8 +152,10 @@ class FakeProviders:
 
 __all__ = [
     "DEFAULT_ROLE_ARN",
+    "STS_AUDIENCE",
     "AWSCredentialStore",
     "AWSKey",
+    "AssumedSession",
     "FakeAnthropic",
     "FakeAzureOpenAI",
     "FakeBedrock",
@@ -135,6 +170,13 @@ __all__ = [
     "FakeVertex",
     "ForcedResponse",
     "GoogleTokens",
+    "IssuerKeys",
     "RecordedRequest",
+    "RoleConditions",
+    "TokenRejected",
+    "TrustPolicy",
+    "TrustRule",
+    "VerifiedToken",
     "verify_sigv4",
+    "verify_token",
 ]
