@@ -1,0 +1,274 @@
+"""Tenant identity end to end: a ModelProvider never borrows the operator's cloud identity,
+and reaches the cloud as a ServiceAccount of its own namespace (envtest's TokenRequest API,
+the verifying identity fakes).
+
+The first three tests are the attacks of issue 11; each passes a request (and a token) to the
+attacker on the code before the identity work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+from google.auth.compute_engine import _metadata
+
+from flokoa_controller.controllers.identity import SERVICEACCOUNTS, AmbientPolicy
+from flokoa_controller.controllers.setup import ControllerSettings
+from flokoa_controller.kube.resources import NAMESPACES
+
+if TYPE_CHECKING:
+    from conftest import Harness, MakeHarness
+
+SECRET_BODY = "internal-secret-do-not-echo-7f3a9c"
+"""What an internal service answers; it must never appear in status, events or logs."""
+
+
+class CaptureServer:
+    """Records every request (headers included) and answers ``status`` with ``body``."""
+
+    def __init__(self, status: int = 200, body: str = "{}") -> None:
+        self.status = status
+        self.body = body
+        self.requests: list[dict[str, str]] = []
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests.append(dict(request.headers))
+        return web.Response(status=self.status, text=self.body, content_type="application/json")
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[CaptureServer]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            yield self
+        finally:
+            await runner.cleanup()
+
+
+def _leaks(obj: Any, events: list[dict[str, Any]], logs: str, needle: str) -> bool:
+    return needle in json.dumps(obj) or needle in json.dumps(events) or needle in logs
+
+
+# -- the attacks --------------------------------------------------------------------------------
+
+
+async def test_vertex_ambient_token_never_reaches_a_tenant_base_url(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vertex, no key, baseURL at the tenant's server; the operator has Workload Identity."""
+    h, f = harness, harness.fakes
+    monkeypatch.setenv("GCE_METADATA_HOST", f.metadata.address)
+    monkeypatch.setenv("GCE_METADATA_IP", f.metadata.address)
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", f.metadata.address)
+    async with CaptureServer().running() as capture:
+        await h.put_provider(
+            "steal",
+            {
+                "google": {
+                    "baseURL": capture.url,
+                    "vertex": {"projectID": "fake-project", "location": "us-central1"},
+                }
+            },
+        )
+        obj = await h.wait_reason("provider", "steal", "AmbientIdentityNotAllowed", status="False")
+        assert "--ambient-identity-namespaces" in h.ready_condition(obj)["message"]
+        assert obj["status"]["identity"] == {"source": "Ambient"}
+        assert not any("Authorization" in r for r in capture.requests)
+        assert capture.requests == []
+        assert f.metadata.requests == [], "the operator's token was not even fetched"
+
+        # allowed to use the ambient identity, the namespace still cannot aim it elsewhere
+        h.controllers.provider_reconciler.prober.ambient = AmbientPolicy.of([h.namespace])
+        await h.put_provider(
+            "steal",
+            {
+                "google": {
+                    "baseURL": "http://tenant.example.invalid",
+                    "vertex": {"projectID": "fake-project", "location": "us-central1"},
+                }
+            },
+        )
+        await h.wait_reason("provider", "steal", "IdentityEndpointNotAllowed", status="False")
+        assert f.metadata.requests == []
+
+
+async def test_token_uri_is_pinned_and_never_echoed(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service-account key whose token_uri is an internal service answering 500."""
+    caplog.set_level(logging.DEBUG)
+    h, f = harness, harness.fakes
+    async with CaptureServer(500, json.dumps({"error": SECRET_BODY})).running() as internal:
+        key = {**f.google_oauth.issue_service_account(project_id="fake-project")}
+        key["token_uri"] = internal.url + "/token"
+        await h.put_secret("sa-key", {"credentials.json": json.dumps(key)})
+        await h.put_provider(
+            "ssrf",
+            {
+                "google": {
+                    "baseURL": f.vertex.base_url,
+                    "vertex": {
+                        "projectID": "fake-project",
+                        "location": "us-central1",
+                        "serviceAccountKeySecretRef": {"name": "sa-key"},
+                    },
+                }
+            },
+        )
+        obj = await h.wait_reason("provider", "ssrf", "TokenEndpointNotAllowed", status="False")
+        events = await h.events("ssrf")
+        assert internal.requests == [], "the internal service received the grant"
+        assert not _leaks(obj, events, caplog.text, SECRET_BODY)
+        assert internal.url.removeprefix("http://") not in json.dumps(obj)
+
+
+async def test_bedrock_ambient_keys_role_and_endpoint_refused(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator has AWS keys in its environment; a tenant sets roleARN and endpointURL."""
+    h, f = harness, harness.fakes
+    key = f.aws_credentials.add_static()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key.secret_access_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f.sts.url)
+    async with CaptureServer().running() as capture:
+        await h.put_provider(
+            "deputy",
+            {
+                "bedrock": {
+                    "region": "us-east-1",
+                    "endpointURL": capture.url,
+                    "roleARN": "arn:aws:iam::123456789012:role/flokoa-probe",
+                }
+            },
+        )
+        obj = await h.wait_reason("provider", "deputy", "AmbientIdentityNotAllowed", status="False")
+        assert capture.requests == []
+        assert f.sts.requests == []
+        assert "role/flokoa-probe" not in h.ready_condition(obj)["message"]
+
+
+# -- ServiceAccount identity ---------------------------------------------------------------------
+
+
+async def _service_account(
+    h: Harness, name: str, annotations: dict[str, str], ns: str = ""
+) -> None:
+    await h.client.create(
+        SERVICEACCOUNTS,
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "annotations": annotations},
+        },
+        ns or h.namespace,
+    )
+
+
+def _trust_envtest(h: Harness) -> str:
+    api = h.api
+    if api is None:
+        pytest.skip("needs envtest's ServiceAccount issuer")
+    issuer = api.service_account_issuer
+    h.fakes.trust_issuer(issuer, jwks=api.jwks())
+    return issuer
+
+
+def _minted(h: Harness, name: str) -> int:
+    assert h.api is not None
+    return len(
+        [
+            e
+            for e in h.api.audit.filter(resource="serviceaccounts", subresource="token")
+            if e.name == name
+        ]
+    )
+
+
+async def test_bedrock_with_a_service_account(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IRSA convention: TokenRequest (aud sts.amazonaws.com) → AssumeRoleWithWebIdentity,
+    named after the ModelProvider; a revoked trust shows at the next re-validation."""
+    async with make_harness(settings=ControllerSettings(revalidate_interval=0.5)) as h:
+        f = h.fakes
+        issuer = _trust_envtest(h)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f.sts.url)
+        role = "arn:aws:iam::123456789012:role/team-bedrock"
+        subject = f"system:serviceaccount:{h.namespace}:agent"
+        f.sts.add_oidc_provider(issuer)
+        f.sts.allow_web_identity(role, issuer, subject)
+        await _service_account(h, "agent", {"eks.amazonaws.com/role-arn": role})
+        spec = {
+            "serviceAccountName": "agent",
+            "bedrock": {"region": "us-east-1", "endpointURL": f.bedrock.url},
+        }
+        await h.put_provider("irsa", spec)
+        obj = await h.wait_reason("provider", "irsa", "ProbeSucceeded", status="True")
+        assert obj["status"]["identity"] == {
+            "source": "ServiceAccount",
+            "serviceAccountName": "agent",
+        }
+        session = f.sts.sessions[-1]
+        assert (session.action, session.role_arn, session.subject) == (
+            "AssumeRoleWithWebIdentity",
+            role,
+            subject,
+        )
+        assert session.role_session_name == f"flokoa-{h.namespace}-irsa"
+        assert f.bedrock.principals[-1].endswith(
+            f"assumed-role/team-bedrock/flokoa-{h.namespace}-irsa"
+        )
+        assert _minted(h, "agent") >= 1
+
+        f.sts.trust_policy.revoke(subject=subject)
+        bad = await h.wait_reason("provider", "irsa", "TokenExchangeFailed", status="False")
+        assert "AccessDenied" in h.ready_condition(bad)["message"]
+
+
+async def test_service_account_of_another_namespace(harness: Harness) -> None:
+    """A provider naming a ServiceAccount that exists only in another namespace: no token."""
+    h = harness
+    if h.api is None:
+        pytest.skip("needs the envtest audit log")
+    ns = f"{h.namespace}-a"
+    await h.client.create(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    )
+    h.created_namespaces.append(ns)
+    await _service_account(
+        h, "shared-agent", {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}, ns
+    )
+    await h.put_provider(
+        "borrow",
+        {"serviceAccountName": "shared-agent", "bedrock": {"region": "us-east-1"}},
+    )
+    obj = await h.wait_reason("provider", "borrow", "ServiceAccountNotFound", status="False")
+    assert h.namespace in h.ready_condition(obj)["message"]
+    assert _minted(h, "shared-agent") == 0
+    assert h.fakes.sts.requests == []
+
+
+async def test_service_account_annotation_missing(harness: Harness) -> None:
+    h = harness
+    await _service_account(h, "plain", {})
+    await h.put_provider(
+        "no-role", {"serviceAccountName": "plain", "bedrock": {"region": "us-east-1"}}
+    )
+    obj = await h.wait_reason(
+        "provider", "no-role", "ServiceAccountAnnotationMissing", status="False"
+    )
+    assert "eks.amazonaws.com/role-arn" in h.ready_condition(obj)["message"]
