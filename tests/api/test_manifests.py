@@ -162,6 +162,8 @@ def test_rbac_is_least_privilege(built: dict[str, Any], variant: str) -> None:
         ("agent.flokoa.ai", "modelproviders/status"): {"get", "update", "patch"},
         ("agent.flokoa.ai", "models/status"): {"get", "update", "patch"},
         ("", "secrets"): {"get", "list", "watch"},
+        ("", "serviceaccounts"): {"get"},
+        ("", "serviceaccounts/token"): {"create"},
         ("", "events"): {"create", "patch"},
         ("events.k8s.io", "events"): {"create", "patch"},
         ("coordination.k8s.io", "leases"): {"create", "get", "update"},
