@@ -336,3 +336,239 @@ async def test_sts_assume_role_chaining_honours_external_id_and_source_identity(
         await assume(answer["Credentials"], ROLE, SourceIdentity="team-b")
     again = await assume(answer["Credentials"], ROLE)
     assert again["SourceIdentity"] == "team-a"
+
+
+# --- Google STS, IAM Credentials, Vertex ------------------------------------------------------
+
+GSA = "vertex-caller@fake-project.iam.gserviceaccount.com"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+async def _exchange(
+    session: aiohttp.ClientSession, fakes: FakeProviders, audience: str, token: str, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "audience": audience,
+        "scope": CLOUD_PLATFORM,
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "subject_token": token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        **extra,
+    }
+    async with session.post(fakes.google_sts.token_url, data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def _vertex_list(
+    session: aiohttp.ClientSession, fakes: FakeProviders, token: str, project: str = "fake-project"
+) -> int:
+    url = f"{fakes.vertex.url}/v1/projects/{project}/locations/us-central1/models"
+    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status
+
+
+async def _generate(
+    session: aiohttp.ClientSession, fakes: FakeProviders, token: str, email: str = GSA
+) -> tuple[int, dict[str, Any]]:
+    async with session.post(
+        fakes.iam_credentials.generate_access_token_url(email),
+        json={"scope": [CLOUD_PLATFORM], "lifetime": "3600s"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_google_federation_impersonation_and_direct_access(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("123456", "cluster", "k8s", api.service_account_issuer)
+    assert audience == (
+        "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/cluster/"
+        "providers/k8s"
+    )
+    fakes.google_sts.allow_subject(audience, AGENT)
+    principal = fakes.google_sts.principal(audience, AGENT)
+    assert principal == (
+        "principal://iam.googleapis.com/projects/123456/locations/global/"
+        f"workloadIdentityPools/cluster/subject/{AGENT}"
+    )
+    k8s_token = api.create_token("team-a", "agent", ["https:" + audience], 600)
+    status, body = await _exchange(session, fakes, audience, k8s_token)
+    assert status == 200, body
+    assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert body["token_type"] == "Bearer"
+    federated = body["access_token"]
+    (exchange,) = fakes.google_sts.exchanges
+    assert (exchange.subject, exchange.principal) == (AGENT, principal)
+
+    # used directly: Vertex accepts the federated token only where the principal is granted
+    assert await _vertex_list(session, fakes, federated) == 403
+    fakes.vertex.grant("fake-project", principal)
+    assert await _vertex_list(session, fakes, federated) == 200
+    fakes.vertex.revoke("fake-project", principal)
+    assert await _vertex_list(session, fakes, federated) == 403
+
+    # impersonation: only with workloadIdentityUser on the service account
+    status, denied = await _generate(session, fakes, federated)
+    assert status == 403
+    assert denied["error"]["status"] == "PERMISSION_DENIED"
+    assert "iam.serviceAccounts.getAccessToken" in denied["error"]["message"]
+    fakes.iam_credentials.allow_impersonation(GSA, principal)
+    status, granted = await _generate(session, fakes, federated)
+    assert status == 200, granted
+    assert granted["expireTime"].endswith("Z")
+    assert await _vertex_list(session, fakes, granted["accessToken"]) == 200
+    (impersonation,) = fakes.iam_credentials.grants
+    assert (impersonation.principal, impersonation.email) == (principal, GSA)
+    status, unauthenticated = await _generate(session, fakes, "ya29.not-issued")
+    assert (status, unauthenticated["error"]["status"]) == (401, "UNAUTHENTICATED")
+    fakes.iam_credentials.revoke_impersonation(GSA, principal)
+    assert (await _generate(session, fakes, federated))[0] == 403
+
+
+async def test_google_sts_refuses_other_tokens(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("123456", "cluster", "k8s", api.service_account_issuer)
+    fakes.google_sts.allow_subject(audience, AGENT)
+
+    def token(ns: str = "team-a", name: str = "agent", aud: str = audience) -> str:
+        return api.create_token(ns, name, [aud], 600)
+
+    good = token()
+    assert (await _exchange(session, fakes, audience, good))[0] == 200
+    cases = {
+        "other namespace": (token("team-b"), "unauthorized_client"),
+        "other ServiceAccount": (token(name="other"), "unauthorized_client"),
+        "other audience": (token(aud="sts.amazonaws.com"), "invalid_grant"),
+        "forged": (forge(good), "invalid_grant"),
+        "tampered": (tamper(good, sub="system:serviceaccount:team-b:agent"), "invalid_grant"),
+        "foreign issuer": (forge(good, iss="https://evil.example"), "invalid_grant"),
+    }
+    with minted_in_the_past(api, 2):
+        cases["expired"] = (token(), "invalid_grant")
+    for name, (candidate, error) in cases.items():
+        status, body = await _exchange(session, fakes, audience, candidate)
+        assert (status, body["error"]) == (400, error), name
+        assert candidate not in json.dumps(body), "the token is never echoed"
+    status, body = await _exchange(session, fakes, audience, token("team-b"))
+    assert body["error_description"] == (
+        "The given credential is rejected by the attribute condition."
+    )
+    _, foreign = await _exchange(session, fakes, audience, forge(good, iss="https://evil.example"))
+    assert foreign["error_description"].startswith(
+        "The issuer in ID Token https://evil.example does not match the expected ones"
+    )
+    other_pool = audience.replace("/cluster/", "/elsewhere/")
+    status, body = await _exchange(session, fakes, other_pool, good)
+    assert (status, body["error"]) == (400, "invalid_target")
+    status, body = await _exchange(session, fakes, audience, good, grant_type="password")
+    assert body["error"] == "unsupported_grant_type"
+    assert len(fakes.google_sts.exchanges) == 1, "no refused exchange issued a token"
+
+    fakes.google_sts.trust_policy.revoke(subject=AGENT)  # rotation
+    status, body = await _exchange(session, fakes, audience, token())
+    assert (status, body["error"]) == (400, "unauthorized_client")
+
+
+# --- Entra ID and Azure OpenAI ----------------------------------------------------------------
+
+TENANT = "00000000-0000-0000-0000-0000000000aa"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+
+
+async def _entra(
+    session: aiohttp.ClientSession, fakes: FakeProviders, assertion: str, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    tenant = extra.pop("tenant", TENANT)
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        "scope": "https://cognitiveservices.azure.com/.default",
+        **extra,
+    }
+    async with session.post(fakes.entra.token_url(tenant), data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def _azure_models(session: aiohttp.ClientSession, fakes: FakeProviders, token: str) -> int:
+    statuses = []
+    for url in (
+        f"{fakes.azure.url}/openai/models?api-version=2024-10-21",
+        f"{fakes.azure.v1_base_url}/models",
+    ):
+        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            statuses.append(resp.status)
+    assert statuses[0] == statuses[1], "classic and v1 authenticate alike"
+    return statuses[0]
+
+
+async def test_entra_client_assertion_and_azure_openai_bearer(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    fakes.entra.add_federated_credential(TENANT, CLIENT, api.service_account_issuer, AGENT)
+    assertion = api.create_token("team-a", "agent", ["api://AzureADTokenExchange"], 3600)
+    status, body = await _entra(session, fakes, assertion)
+    assert status == 200, body
+    assert body["token_type"] == "Bearer"
+    assert isinstance(body["expires_in"], int)
+    access = body["access_token"]
+    (grant,) = fakes.entra.grants
+    assert (grant.tenant, grant.client_id, grant.subject) == (TENANT, CLIENT, AGENT)
+    assert await _azure_models(session, fakes, access) == 200
+    assert fakes.azure.bearer_principals == [f"{TENANT}/{CLIENT}"] * 2
+    assert await _azure_models(session, fakes, fakes.azure.api_key) == 401, "a key is no token"
+    async with session.get(
+        f"{fakes.azure.v1_base_url}/models", headers={"api-key": fakes.azure.api_key}
+    ) as resp:
+        assert resp.status == 200, "api-key still works"
+    fakes.azure.entra_principals = {f"{TENANT}/someone-else"}
+    assert await _azure_models(session, fakes, access) == 401  # no role assignment
+
+
+async def test_entra_refuses_other_assertions(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    issuer = api.service_account_issuer
+    fakes.entra.add_federated_credential(TENANT, CLIENT, issuer, AGENT)
+
+    def token(
+        ns: str = "team-a", name: str = "agent", aud: str = "api://AzureADTokenExchange"
+    ) -> str:
+        return api.create_token(ns, name, [aud], 600)
+
+    good = token()
+    assert (await _entra(session, fakes, good))[0] == 200
+    cases: dict[str, tuple[str, int]] = {
+        "other namespace": (token("team-b"), 700213),
+        "other ServiceAccount": (token(name="other"), 700213),
+        "other audience": (token(aud="sts.amazonaws.com"), 700212),
+        "forged": (forge(good), 700027),
+        "tampered": (tamper(good, sub="system:serviceaccount:team-b:agent"), 700027),
+        "foreign issuer": (forge(good, iss="https://evil.example"), 700211),
+    }
+    with minted_in_the_past(api, 2):
+        cases["expired"] = (token(), 700024)
+    for name, (candidate, code) in cases.items():
+        status, body = await _entra(session, fakes, candidate)
+        assert (status, body["error"], body["error_codes"]) == (400, "invalid_client", [code]), name
+        assert body["error_description"].startswith(f"AADSTS{code}: ")
+    _, subject = await _entra(session, fakes, token("team-b"))
+    assert subject["error_description"].startswith(
+        "AADSTS700213: No matching federated identity record found for presented assertion "
+        "subject 'system:serviceaccount:team-b:agent'."
+    )
+    status, body = await _entra(session, fakes, good, tenant="ffffffff-0000-0000-0000-000000000000")
+    assert body["error_codes"] == [90002]
+    status, body = await _entra(session, fakes, good, client_id="unknown-client")
+    assert (body["error"], body["error_codes"]) == ("unauthorized_client", [700016])
+    status, body = await _entra(session, fakes, good, scope="https://cognitiveservices.azure.com")
+    assert body["error_codes"] == [1002012]
+    assert len(fakes.entra.grants) == 1, "no refused request got a token"
+
+    assert fakes.entra.remove_federated_credential(TENANT, CLIENT, subject=AGENT) == 1  # rotation
+    status, body = await _entra(session, fakes, token())
+    assert (status, body["error_codes"]) == (400, [700211])

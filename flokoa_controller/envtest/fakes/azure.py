@@ -5,9 +5,14 @@
 - v1: `GET /openai/v1/models` and `GET /openai/v1/models/{id}`; `api-version` is optional
   (`preview`/`latest` accepted).
 
-`keys` are accepted in the `api-key` header only (`Authorization: Bearer KEY` is 401, as an
-API key is not an Entra ID token). `models` are the resource's models; `api_versions` the
-classic versions it knows.
+Authentication, as Azure OpenAI: `keys` in the `api-key` header, or `Authorization: Bearer`
+with an Entra ID access token for `https://cognitiveservices.azure.com` from the shared
+`EntraTokens` (FakeEntra issues them); `Authorization: Bearer KEY` with an API key is 401, as
+an API key is not an Entra ID token. `entra_principals` (`TENANT/CLIENT_ID`; None: every
+application) stands for the "Cognitive Services OpenAI User" role assignment: another
+application's token is 401 `PermissionDenied`. `bearer_principals` records who each accepted
+Bearer request came from. `models` are the resource's models; `api_versions` the classic
+versions it knows.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from flokoa_controller.envtest.fakes.server import FakeEndpoint, KeySet
+from flokoa_controller.envtest.fakes.entra import COGNITIVE_SERVICES_RESOURCE, EntraTokens
+from flokoa_controller.envtest.fakes.server import FakeEndpoint, KeySet, bearer_token
 
 VersionCheck = Callable[[web.Request], web.Response | None]
 
@@ -34,8 +40,20 @@ class FakeAzureOpenAI(FakeEndpoint):
 
     name = "azure-openai"
 
-    def __init__(self, *, tls: trustme.CA | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        tls: trustme.CA | None = None,
+        host: str = "127.0.0.1",
+        entra_tokens: EntraTokens | None = None,
+    ) -> None:
         super().__init__(tls=tls, host=host)
+        self.entra_tokens = entra_tokens if entra_tokens is not None else EntraTokens()
+        """Entra ID access tokens accepted as `Authorization: Bearer`."""
+        self.entra_principals: set[str] | None = None
+        """Applications (`TENANT/CLIENT_ID`) with a role on the resource (None: all)."""
+        self.bearer_principals: list[str] = []
+        """`TENANT/CLIENT_ID` of each accepted Bearer request, oldest first."""
         self.keys = KeySet("azk")
         self.api_key = self.keys.new()
         """A key accepted from the start."""
@@ -67,6 +85,8 @@ class FakeAzureOpenAI(FakeEndpoint):
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("api-key")
+        if key is None and request.headers.get("Authorization") is not None:
+            return self._authenticate_bearer(request)
         if key is None or key not in self.keys:
             return self.error(
                 401,
@@ -74,6 +94,27 @@ class FakeAzureOpenAI(FakeEndpoint):
                 "sure to provide a valid key for an active subscription and use a correct "
                 "regional API endpoint for your resource.",
             )
+        return None
+
+    def _authenticate_bearer(self, request: web.Request) -> web.Response | None:
+        grant = self.entra_tokens.check(bearer_token(request), COGNITIVE_SERVICES_RESOURCE)
+        if grant is None:
+            return self.error(
+                401,
+                "Unauthorized. Access token is missing, invalid, audience is incorrect "
+                f"({COGNITIVE_SERVICES_RESOURCE}), or have expired.",
+            )
+        if self.entra_principals is not None and grant.principal not in self.entra_principals:
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "PermissionDenied",
+                        "message": "Principal does not have access to API/Operation.",
+                    }
+                },
+                status=401,
+            )
+        self.bearer_principals.append(grant.principal)
         return None
 
     def _classic_version(self, request: web.Request) -> web.Response | None:

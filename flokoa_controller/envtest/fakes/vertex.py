@@ -9,10 +9,15 @@ key, an unknown token) is 401 `UNAUTHENTICATED`.
   principal without access is 403 `PERMISSION_DENIED`, an unknown location 404.
 - `GET /v1beta1/publishers/{publisher}/models/{model}` (and `/v1/...`): `publisher_models`
   holds `publisher/model` names; others are 404 `NOT_FOUND`.
+- Federated tokens (Workload Identity Federation used directly, principal
+  `principal://…` or `principalSet://…`) are accepted only where granted:
+  `grant(project, principal)` (`principal` may end in `*`), `revoke(project, principal)`;
+  even in a project open to any caller. The publisher-model GET needs a grant in some project.
 """
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Any
 
 import trustme
@@ -34,6 +39,11 @@ DEFAULT_LOCATIONS = ("us-central1", "europe-west4", "global")
 """Locations the fake knows by default."""
 
 
+def is_federated(principal: str) -> bool:
+    """Whether `principal` is a Workload Identity Federation identity."""
+    return principal.startswith(("principal://", "principalSet://"))
+
+
 class FakeVertex(FakeEndpoint):
     """Vertex AI endpoint; `url` is what `google.baseURL` should be for a Vertex provider."""
 
@@ -51,6 +61,25 @@ class FakeVertex(FakeEndpoint):
         self.projects: dict[str, set[str] | None] = {"fake-project": None}
         self.locations: set[str] = set(DEFAULT_LOCATIONS)
         self.publisher_models: set[str] = set(DEFAULT_PUBLISHER_MODELS)
+        self.grants: dict[str, set[str]] = {}
+        """Project → federated principals granted Vertex AI User in it."""
+
+    def grant(self, project: str, principal: str) -> None:
+        """Grant federated `principal` (`*` suffix: a prefix) access to `project`."""
+        self.grants.setdefault(project, set()).add(principal)
+
+    def revoke(self, project: str, principal: str | None = None) -> None:
+        """Remove `principal`'s grant on `project` (None: every grant there)."""
+        if principal is None:
+            self.grants.pop(project, None)
+        else:
+            self.grants.get(project, set()).discard(principal)
+
+    def _granted(self, principal: str, project: str | None) -> bool:
+        projects = [project] if project is not None else list(self.grants)
+        return any(
+            fnmatchcase(principal, p) for name in projects for p in self.grants.get(name, ())
+        )
 
     @property
     def base_url(self) -> str:
@@ -86,7 +115,13 @@ class FakeVertex(FakeEndpoint):
         project = request.match_info["project"]
         location = request.match_info["location"]
         allowed = self.projects.get(project, set())
-        if project not in self.projects or (allowed is not None and principal not in allowed):
+        if principal is not None and is_federated(principal):
+            refused = project not in self.projects or not self._granted(principal, project)
+        else:
+            refused = project not in self.projects or (
+                allowed is not None and principal not in allowed
+            )
+        if refused:
             return self.error(
                 403,
                 f"Permission 'aiplatform.models.list' denied on resource "
@@ -98,9 +133,15 @@ class FakeVertex(FakeEndpoint):
         return web.json_response({"models": []})
 
     async def _publisher_model(self, request: web.Request) -> web.Response:
-        _principal, denied = self._authenticate(request)
+        principal, denied = self._authenticate(request)
         if denied is not None:
             return denied
+        if principal is not None and is_federated(principal) and not self._granted(principal, None):
+            return self.error(
+                403,
+                "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not "
+                "exist).",
+            )
         publisher = request.match_info["publisher"]
         model = request.match_info["model"]
         if f"{publisher}/{model}" not in self.publisher_models:
