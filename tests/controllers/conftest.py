@@ -33,6 +33,7 @@ from flokoa_controller.controllers.setup import (
 )
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
+from flokoa_controller.envtest.fakes.google_sts import provider_name
 from flokoa_controller.envtest.testing import Cluster, b64, closed_port, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
@@ -396,7 +397,15 @@ def fake_identity_settings(fakes: FakeProviders, **kw: Any) -> IdentitySettings:
     allowed to receive identity-derived credentials (as an administrator would by flag)."""
     kw.setdefault("google_token_uris", (fakes.google_oauth.token_uri,))
     kw.setdefault("allowed_hosts", ("127.0.0.1", "localhost"))
+    kw.setdefault("google_sts_url", fakes.google_sts.token_url)
+    kw.setdefault("google_iam_credentials_url", fakes.iam_credentials.url)
+    kw.setdefault("google_workload_identity_audience", GOOGLE_POOL_PROVIDER)
+    kw.setdefault("azure_authority_host", fakes.entra.url)
     return IdentitySettings(**kw)
+
+
+GOOGLE_POOL_PROVIDER = provider_name("123456789012", "flokoa-pool", "envtest")
+"""The workload identity pool provider the harness's administrator configured."""
 
 
 MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]

@@ -8,6 +8,7 @@ attacker on the code before the identity work.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -272,3 +273,95 @@ async def test_service_account_annotation_missing(harness: Harness) -> None:
         "provider", "no-role", "ServiceAccountAnnotationMissing", status="False"
     )
     assert "eks.amazonaws.com/role-arn" in h.ready_condition(obj)["message"]
+
+
+async def test_vertex_with_a_service_account(make_harness: MakeHarness) -> None:
+    """Workload Identity Federation: TokenRequest → Google STS (the administrator's pool) →
+    generateAccessToken for the annotated Google service account; then without the
+    annotation, the federated principal itself. A revoked subject fails the re-validation."""
+    async with make_harness(settings=ControllerSettings(revalidate_interval=0.5)) as h:
+        f = h.fakes
+        issuer = _trust_envtest(h)
+        subject = f"system:serviceaccount:{h.namespace}:vertex-agent"
+        audience = f.google_sts.add_provider("123456789012", "flokoa-pool", "envtest", issuer)
+        f.google_sts.allow_subject(audience, subject)
+        email = "vertex-reader@fake-project.iam.gserviceaccount.com"
+        f.iam_credentials.allow_impersonation(email, f.google_sts.principal(audience, subject))
+        await _service_account(h, "vertex-agent", {"iam.gke.io/gcp-service-account": email})
+        spec = {
+            "serviceAccountName": "vertex-agent",
+            "google": {
+                "baseURL": f.vertex.base_url,
+                "vertex": {"projectID": "fake-project", "location": "us-central1"},
+            },
+        }
+        await h.put_provider("wif", spec)
+        obj = await h.wait_reason("provider", "wif", "ProbeSucceeded", status="True")
+        assert obj["status"]["identity"]["serviceAccountName"] == "vertex-agent"
+        assert f.google_sts.exchanges
+        assert f.iam_credentials.grants
+        token = f.vertex.requests[-1].header("Authorization").removeprefix("Bearer ")
+        assert f.google_tokens.check(token).principal == email
+        assert f.metadata.requests == [], "the operator's own identity was not used"
+
+        f.google_sts.trust_policy.revoke(subject=subject)
+        bad = await h.wait_reason("provider", "wif", "TokenExchangeFailed", status="False")
+        message = h.ready_condition(bad)["message"]
+        assert "Google STS" in message
+
+
+async def test_vertex_workload_identity_needs_the_pool_flag(make_harness: MakeHarness) -> None:
+    async with make_harness() as h:
+        h.controllers.http.identity.settings = dataclasses.replace(
+            h.controllers.http.identity.settings, google_workload_identity_audience=None
+        )
+        await _service_account(h, "vertex-agent", {})
+        await h.put_provider(
+            "wif",
+            {
+                "serviceAccountName": "vertex-agent",
+                "google": {"vertex": {"projectID": "fake-project", "location": "us-central1"}},
+            },
+        )
+        obj = await h.wait_reason(
+            "provider", "wif", "WorkloadIdentityNotConfigured", status="False"
+        )
+        assert "--google-workload-identity-audience" in h.ready_condition(obj)["message"]
+
+
+@pytest.mark.parametrize("flavor", ["classic", "v1"])
+async def test_azure_openai_with_a_service_account(harness: Harness, flavor: str) -> None:
+    """Entra Workload ID: TokenRequest (aud api://AzureADTokenExchange) as the client
+    assertion → Bearer token to Azure OpenAI, classic and v1; a removed federated
+    credential is TokenExchangeFailed with Entra's code."""
+    h, f = harness, harness.fakes
+    issuer = _trust_envtest(h)
+    tenant, client = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+    subject = f"system:serviceaccount:{h.namespace}:azure-agent"
+    f.entra.add_federated_credential(tenant, client, issuer, subject)
+    await _service_account(
+        h,
+        "azure-agent",
+        {"azure.workload.identity/client-id": client, "azure.workload.identity/tenant-id": tenant},
+    )
+    # the fake's loopback URL is no Azure host: apiVersion says "Azure" (v1: `preview`)
+    base, version = (
+        (f.azure.classic_base_url, "2024-10-21")
+        if flavor == "classic"
+        else (f.azure.v1_base_url, "preview")
+    )
+    spec = {
+        "serviceAccountName": "azure-agent",
+        "openai": {"baseURL": base, "apiVersion": version, "timeoutSeconds": 5},
+    }
+    await h.put_provider("entra", spec)
+    await h.wait_reason("provider", "entra", "ProbeSucceeded", status="True")
+    assert f.entra.grants
+    request = f.azure.requests[-1]
+    assert (request.header("Authorization") or "").startswith("Bearer ")
+    assert request.header("api-key") is None
+
+    f.entra.remove_federated_credential(tenant, client)
+    await h.put_provider("entra", {**spec, "openai": {**spec["openai"], "timeoutSeconds": 6}})
+    bad = await h.wait_reason("provider", "entra", "TokenExchangeFailed", status="False")
+    assert "AADSTS" in h.ready_condition(bad)["message"]
