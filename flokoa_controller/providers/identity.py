@@ -457,6 +457,8 @@ class _Entry:
     value: Any
     expires_at: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    attempts: int = 0
+    error: IdentityError | None = None
 
 
 class IdentityBroker:
@@ -511,10 +513,25 @@ class IdentityBroker:
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         self._entries.move_to_end(key)
+        attempts = entry.attempts
         async with entry.lock:
+            if entry.attempts != attempts and entry.error is not None:
+                # the exchange this call waited for failed: its callers share the outcome
+                # (N model checks of one provider never wait N deadlines in a row)
+                raise IdentityError(entry.error.reason, entry.error.message, entry.error.url)
+            if fresh and entry.attempts != attempts and entry.value is not None:
+                fresh = False  # an exchange finished while this call waited: it is fresh
             if fresh or entry.value is None or entry.expires_at - self.clock() < REFRESH_MARGIN:
-                entry.value = None
-                value, expires_at = await obtain()
+                entry.value, entry.error = None, None
+                entry.attempts += 1
+                try:
+                    value, expires_at = await obtain()
+                except IdentityError as exc:
+                    entry.error = exc
+                    raise
+                except BaseException:
+                    entry.error = IdentityError(Reason.TIMEOUT, "the exchange was abandoned")
+                    raise
                 self.exchanges += 1
                 entry.value, entry.expires_at = value, expires_at
             result: T = entry.value
