@@ -120,7 +120,12 @@ GOOGLE_AUDIENCE_FLAG = "--google-workload-identity-audience"
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[-A-Za-z0-9+=,.@_/]{1,512}$")
 _GOOGLE_SA_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,100}@[A-Za-z0-9.-]{1,200}$")
 _AZURE_ID = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]{0,126}$")
-_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+_OAUTH_CODE = re.compile(r"^[a-z][a-z_]{0,39}$")
+"""RFC 6749 error codes (`invalid_grant`): lower case and underscores only."""
+_GOOGLE_STATUS = re.compile(r"^[A-Z][A-Z_]{0,39}$")
+"""google.rpc.Code names (`PERMISSION_DENIED`)."""
+_AWS_CODE = re.compile(r"^[A-Z][A-Za-z.]{0,63}$")
+"""AWS error codes (`AccessDenied`, `InvalidIdentityToken`): letters and dots only."""
 _SESSION_CHARS = re.compile(r"[^\w+=,.@-]")
 
 
@@ -348,8 +353,9 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _code(value: object) -> str | None:
-    return value if isinstance(value, str) and _ERROR_CODE.match(value) else None
+def _code(value: object, shape: re.Pattern[str]) -> str | None:
+    """`value` when it has the shape of an error code (so no free text passes for one)."""
+    return value if isinstance(value, str) and shape.match(value) else None
 
 
 def oauth_error_code(body: bytes) -> str | None:
@@ -359,8 +365,8 @@ def oauth_error_code(body: bytes) -> str | None:
         return None
     error = obj.get("error")
     if isinstance(error, dict):  # Google APIs: {"error": {"code", "status", "message"}}
-        return _code(error.get("status"))
-    code = _code(error)
+        return _code(error.get("status"), _GOOGLE_STATUS)
+    code = _code(error, _OAUTH_CODE)
     codes = obj.get("error_codes")
     if code and isinstance(codes, list) and codes and isinstance(codes[0], int):
         code = f"{code} (AADSTS{codes[0]})"
@@ -393,7 +399,7 @@ def sts_error_code(body: bytes) -> str | None:
         root = parse_xml(body, "STS")
     except IdentityError:
         return None
-    return _code(_find(root, "Code"))
+    return _code(_find(root, "Code"), _AWS_CODE)
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -428,7 +434,7 @@ def _ambient_error(exc: BaseException, what: str) -> IdentityError:
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):  # botocore ClientError
         error = response.get("Error") or {}
-        code = _code(error.get("Code")) if isinstance(error, Mapping) else None
+        code = _code(error.get("Code"), _AWS_CODE) if isinstance(error, Mapping) else None
         meta = response.get("ResponseMetadata") or {}
         status = meta.get("HTTPStatusCode") if isinstance(meta, Mapping) else None
         reason = (

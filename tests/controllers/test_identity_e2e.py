@@ -365,3 +365,35 @@ async def test_azure_openai_with_a_service_account(harness: Harness, flavor: str
     await h.put_provider("entra", {**spec, "openai": {**spec["openai"], "timeoutSeconds": 6}})
     bad = await h.wait_reason("provider", "entra", "TokenExchangeFailed", status="False")
     assert "AADSTS" in h.ready_condition(bad)["message"]
+
+
+async def test_role_chaining_on_a_service_account(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """roleARN on top of the ServiceAccount's identity: AssumeRole named after the provider,
+    SourceIdentity = the namespace, ExternalId from the spec — all three required by the
+    target role's trust policy."""
+    h, f = harness, harness.fakes
+    issuer = _trust_envtest(h)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f.sts.url)
+    base_role = "arn:aws:iam::123456789012:role/team-base"
+    target_role = "arn:aws:iam::210987654321:role/bedrock-reader"
+    subject = f"system:serviceaccount:{h.namespace}:agent"
+    f.sts.add_oidc_provider(issuer)
+    f.sts.allow_web_identity(base_role, issuer, subject)
+    f.sts.roles.add(target_role)
+    f.sts.set_role_conditions(target_role, external_id="tenant-42", source_identity=h.namespace)
+    await _service_account(h, "agent", {"eks.amazonaws.com/role-arn": base_role})
+    bedrock = {"region": "us-east-1", "endpointURL": f.bedrock.url, "roleARN": target_role}
+    await h.put_provider(
+        "chain", {"serviceAccountName": "agent", "bedrock": {**bedrock, "externalID": "wrong"}}
+    )
+    await h.wait_reason("provider", "chain", "TokenExchangeFailed", status="False")
+    await h.put_provider(
+        "chain", {"serviceAccountName": "agent", "bedrock": {**bedrock, "externalID": "tenant-42"}}
+    )
+    await h.wait_reason("provider", "chain", "ProbeSucceeded", status="True")
+    chained = f.sts.sessions[-1]
+    assert (chained.action, chained.role_arn) == ("AssumeRole", target_role)
+    assert chained.role_session_name == f"flokoa-{h.namespace}-chain"
+    assert (chained.source_identity, chained.external_id) == (h.namespace, "tenant-42")

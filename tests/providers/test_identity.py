@@ -249,3 +249,75 @@ async def test_the_ambient_executor_is_bounded_and_never_blocks_exit() -> None:
         executor.shutdown()
     await asyncio.sleep(0.05)
     assert await AmbientExecutor().run(lambda: 41 + 1, 5.0) == 42
+
+
+class Answering:
+    """A token endpoint answering ``status`` with ``body``, counting requests."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status, self.body, self.hits, self.url = status, body, 0, ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        return web.Response(status=self.status, text=self.body, content_type="application/json")
+
+    async def __aenter__(self) -> Answering:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (500, "internal-secret-body-1234 <html>stack trace</html>", "ProviderUnavailable"),
+        (
+            400,
+            '{"error":"internal-secret-body-1234","error_description":"x"}',
+            "InvalidCredentials",
+        ),
+        (
+            400,
+            '{"error":"invalid_grant","error_description":"internal-secret-body-1234"}',
+            "InvalidCredentials",
+        ),
+        (200, '{"token":"internal-secret-body-1234"}', "TokenExchangeFailed"),
+    ],
+)
+async def test_token_endpoint_bodies_are_never_echoed(
+    fakes: FakeProviders,
+    tools: SimpleNamespace,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: str,
+    reason: str,
+) -> None:
+    """Even an allowed token endpoint: its answer is reduced to an HTTP status and an error
+    code matching the OAuth2 shape, nothing else."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    async with Answering(status, body) as endpoint:
+        info = {**tools.service_account(fakes), "token_uri": endpoint.url + "/token"}
+        broker = IdentityBroker(IdentitySettings(google_token_uris=(info["token_uri"],)))
+        target = ProbeTarget(
+            kind="google",
+            base_url=fakes.vertex.base_url,
+            vertex=VertexSettings("fake-project", "us-central1", info),
+        )
+        async with ProbeHTTP(identity=broker) as http:
+            result = await probe_provider(target, http)
+    assert endpoint.hits == 1
+    assert result.reason == reason, result
+    assert "internal-secret-body" not in repr(result)
+    assert "internal-secret-body" not in caplog.text
+    assert fakes.vertex.requests == []
