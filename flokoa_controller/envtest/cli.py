@@ -53,6 +53,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=60.0,
         help="seconds between BOOKMARK events on watches that allow them",
     )
+    p.add_argument(
+        "--service-account-issuer",
+        default=None,
+        metavar="URL",
+        help="the iss of ServiceAccount tokens and their default audience (kube-apiserver's "
+        "flag of that name; default: the server's own URL, where /.well-known/"
+        "openid-configuration and /openid/v1/jwks are served)",
+    )
     faults = p.add_argument_group("fault injection (also at run time: POST /envtest/faults)")
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     faults.add_argument(
@@ -96,6 +104,7 @@ async def serve(args: argparse.Namespace) -> None:
         watch_history=args.watch_history,
         bookmark_interval=args.bookmark_interval,
         seed=args.seed,
+        service_account_issuer=args.service_account_issuer,
     )
     api.faults.latency = args.latency
     api.faults.error_rate = args.error_rate
@@ -110,6 +119,7 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with api:
         print(f"envtest API server: {api.url}", flush=True)
+        print(f"service account issuer: {api.service_account_issuer}", flush=True)
         print(f"kubeconfig: {api.kubeconfig_path}", flush=True)
         if api.token and args.token is None:
             print("bearer token: (in the kubeconfig)", flush=True)

@@ -16,7 +16,8 @@
 - ``GET /.well-known/openid-configuration`` and ``GET /openid/v1/jwks``: the issuer's discovery
   document and key set (``application/jwk-set+json``), as kube serves them.
 
-The signing key (RSA 2048) is generated on first use, one per :class:`ServiceAccountIssuer`.
+The signing key (RSA 2048) is generated on first use, one per :class:`ServiceAccountIssuer`;
+``rotate_key()`` replaces it (the JWKS keeps the old public key unless told otherwise).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class ServiceAccountIssuer:
         self.clock = clock
         self._key: rsa.RSAPrivateKey | None = None
         self._kid = ""
+        self._retired: list[tuple[str, rsa.RSAPublicKey]] = []
         self.minted = 0
         """How many tokens were signed (in-process and over HTTP)."""
 
@@ -102,6 +104,19 @@ class ServiceAccountIssuer:
             self._kid = b64url(digest.finalize())
         return self._key
 
+    def rotate_key(self, *, keep_old: bool = True) -> str:
+        """Sign with a new key from now on; returns its ``kid``.
+
+        ``keep_old``: the old public key stays in the JWKS (tokens signed before still verify),
+        as when kube-apiserver is given the old key in ``--service-account-key-file``.
+        """
+        if self._key is not None and keep_old:
+            self._retired.append((self._kid, self._key.public_key()))
+        elif not keep_old:
+            self._retired.clear()
+        self._key = None
+        return self.key_id
+
     @property
     def key_id(self) -> str:
         """The ``kid`` of the signing key."""
@@ -110,19 +125,21 @@ class ServiceAccountIssuer:
 
     def jwks(self) -> JSON:
         """The public key set (``/openid/v1/jwks``)."""
-        numbers = self._signing_key().public_key().public_numbers()
-        return {
-            "keys": [
+        current = (self.key_id, self._signing_key().public_key())
+        keys = []
+        for kid, public in [current, *self._retired]:
+            numbers = public.public_numbers()
+            keys.append(
                 {
                     "use": "sig",
                     "kty": "RSA",
-                    "kid": self._kid,
+                    "kid": kid,
                     "alg": "RS256",
                     "n": _int_b64(numbers.n),
                     "e": _int_b64(numbers.e),
                 }
-            ]
-        }
+            )
+        return {"keys": keys}
 
     def openid_configuration(self) -> JSON:
         """The OIDC discovery document (``/.well-known/openid-configuration``)."""

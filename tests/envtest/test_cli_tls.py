@@ -44,6 +44,7 @@ async def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         banner = await _read_banner(proc)
         url = banner["envtest API server"]
         assert banner["kubeconfig"] == str(kubeconfig)
+        assert banner["service account issuer"] == url
         written = yaml.safe_load(kubeconfig.read_text())
         assert written["clusters"][0]["cluster"]["server"] == url
         async with RawClient(url) as http:

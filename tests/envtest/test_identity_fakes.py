@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.envtest.fakes.oidc import IssuerKeys, TokenRejected, verify_token
+from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.envtest.timefmt import utcnow
 
 AGENT = "system:serviceaccount:team-a:agent"
@@ -144,10 +145,20 @@ async def test_verifier_checks_signature_issuer_audience_and_lifetime(api: APISe
     with minted_in_the_past(api, 2):
         old = api.create_token("team-a", "agent", ["aud-1"], 600)
     assert await reason(old) == "expired"
-    keys.set_jwks(issuer, {"keys": []})
+    api.issuer.rotate_key()  # a new kid: the verifier fetches the keys again
+    rotated = api.create_token("team-a", "agent", ["aud-1"], 600)
+    await verify_token(rotated, keys, issuers=[issuer], audiences=["aud-1"])
+    assert keys.fetches == 2
+    await verify_token(token, keys, issuers=[issuer], audiences=["aud-1"])  # old key kept
+    api.issuer.rotate_key(keep_old=False)  # old keys dropped: their tokens no longer verify
+    fresh = api.create_token("team-a", "agent", ["aud-1"], 600)
+    await verify_token(fresh, keys, issuers=[issuer], audiences=["aud-1"])
     assert await reason(token) == "unknown_key"
+    assert await reason(rotated) == "unknown_key"
+    keys.set_jwks(issuer, {"keys": []})  # keys given in-process: never fetched
+    assert await reason(fresh) == "unknown_key"
     keys.set_jwks(issuer, api.jwks())
-    await verify_token(token, keys, issuers=[issuer], audiences=["aud-1"])
+    await verify_token(fresh, keys, issuers=[issuer], audiences=["aud-1"])
 
 
 # --- AWS STS ----------------------------------------------------------------------------------
@@ -572,3 +583,96 @@ async def test_entra_refuses_other_assertions(
     assert fakes.entra.remove_federated_credential(TENANT, CLIENT, subject=AGENT) == 1  # rotation
     status, body = await _entra(session, fakes, token())
     assert (status, body["error_codes"]) == (400, [700211])
+
+
+async def test_keys_given_in_process_need_no_discovery() -> None:
+    """`trust_issuer(jwks=...)`: an issuer not reachable over HTTP (plain fakes, no TLS)."""
+    async with APIServer(service_account_issuer="https://oidc.example/cluster") as api:
+        api.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+        meta = {"name": "agent", "namespace": "team-a"}
+        api.create_object({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+        async with FakeProviders() as fakes, aiohttp.ClientSession() as session:
+            fakes.trust_issuer(api.service_account_issuer, jwks=api.jwks())
+            fakes.sts.add_oidc_provider(api.service_account_issuer)
+            fakes.sts.allow_web_identity(ROLE, api.service_account_issuer, AGENT)
+            token = api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600)
+            assert _claims(token)["iss"] == "https://oidc.example/cluster"
+            assert (await _web_identity(session, fakes, token))[:2] == (200, "")
+            (provider,) = fakes.sts.oidc_providers.values()
+            assert provider.arn == "arn:aws:iam::123456789012:oidc-provider/oidc.example/cluster"
+            assert fakes.oidc_keys.fetches == 0
+
+
+async def test_vertex_publisher_models_need_a_grant_for_federated_tokens(
+    api: APIServer, fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    audience = fakes.google_sts.add_provider("42", "pool", "k8s", api.service_account_issuer)
+    fakes.google_sts.allow_subject(audience, "system:serviceaccount:team-a:*")
+    k8s_token = api.create_token("team-a", "other", [audience], 600)
+    status, body = await _exchange(session, fakes, audience, k8s_token)
+    assert status == 200, body
+    url = f"{fakes.vertex.url}/v1beta1/publishers/google/models/gemini-2.0-flash"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 403
+    pool = "principalSet://iam.googleapis.com/projects/42/locations/global/workloadIdentityPools/pool/*"
+    fakes.vertex.grant("fake-project", pool)
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 200
+
+
+async def test_irsa_credential_chain_with_a_projected_token_file(
+    api: APIServer, fakes: FakeProviders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's own IRSA provider (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) end to end."""
+    issuer = api.service_account_issuer
+    fakes.sts.add_oidc_provider(issuer)
+    fakes.sts.allow_web_identity(ROLE, issuer, AGENT)
+    token_file = tmp_path / "token"
+    token_file.write_text(api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ROLE_ARN", ROLE)
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "team-a.agent")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fakes.sts.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    session = botocore.session.get_session()
+    session.set_config_variable("region", "us-east-1")
+    credentials = await asyncio.to_thread(
+        lambda: session.get_credentials().get_frozen_credentials()
+    )
+    assert credentials.access_key.startswith("ASIA")
+    (assumed,) = fakes.sts.sessions
+    assert (assumed.subject, assumed.role_session_name) == (AGENT, "team-a.agent")
+
+    token_file.write_text(api.create_token("team-b", "agent", ["sts.amazonaws.com"], 600))
+    refused = botocore.session.get_session()
+    refused.set_config_variable("region", "us-east-1")
+    with pytest.raises(ClientError) as denied:
+        await asyncio.to_thread(lambda: refused.get_credentials().get_frozen_credentials())
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+async def test_unreachable_issuer_keys_are_refused_in_each_clouds_terms(
+    fakes: FakeProviders, session: aiohttp.ClientSession
+) -> None:
+    issuer = f"http://127.0.0.1:{closed_port()}"
+    async with APIServer(service_account_issuer=issuer) as api:
+        api.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+        meta = {"name": "agent", "namespace": "team-a"}
+        api.create_object({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+        fakes.sts.add_oidc_provider(issuer)
+        fakes.sts.allow_web_identity(ROLE, issuer, AGENT)
+        status, code, root = await _web_identity(
+            session, fakes, api.create_token("team-a", "agent", ["sts.amazonaws.com"], 600)
+        )
+        assert (status, code) == (400, "InvalidIdentityToken")
+        message = root.findtext(f"{STS_NS}Error/{STS_NS}Message") or ""
+        assert message.startswith("Couldn't retrieve verification key from your identity provider")
+        fakes.entra.add_federated_credential(TENANT, CLIENT, issuer, AGENT)
+        assertion = api.create_token("team-a", "agent", ["api://AzureADTokenExchange"], 600)
+        status, body = await _entra(session, fakes, assertion)
+        assert (status, body["error_codes"]) == (400, [50166])

@@ -156,6 +156,25 @@ def test_configmap_namespace_and_serviceaccount() -> None:
     }
 
 
+def test_token_request() -> None:
+    """What ``kubectl create token --audience a --audience b --duration 10m`` encodes."""
+    bound = (
+        field_bytes(1, "Secret") + field_bytes(2, "v1") + field_bytes(3, "s") + field_bytes(4, "u")
+    )
+    spec = field_bytes(1, "a") + field_bytes(1, "b") + field_bytes(3, bound) + field_varint(4, 600)
+    raw = field_bytes(1, b"") + field_bytes(2, spec) + field_bytes(3, field_bytes(1, ""))
+    assert decode_object(envelope("authentication.k8s.io/v1", "TokenRequest", raw)) == {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {},
+        "spec": {
+            "audiences": ["a", "b"],
+            "boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "s", "uid": "u"},
+            "expirationSeconds": 600,
+        },
+    }
+
+
 def test_unknown_fields_and_wire_types_are_skipped() -> None:
     raw = (
         field_bytes(1, field_bytes(1, "x") + field_varint(99, 7))

@@ -187,3 +187,25 @@ async def test_lease_create_and_conflicting_update(envtest: APIServer) -> None:
         'Operation cannot be fulfilled on leases.coordination.k8s.io "leader": the object has '
         "been modified; please apply your changes to the latest version and try again"
     )
+
+
+async def test_service_account_token_request(envtest: APIServer) -> None:
+    core = client.CoreV1Api(api_client(envtest.kubeconfig_path))
+    account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="agent"))
+    await call(core.create_namespaced_service_account, "default", account)
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=["sts.amazonaws.com"], expiration_seconds=600)
+    )
+    answer = await call(core.create_namespaced_service_account_token, "agent", "default", request)
+    assert answer.status.token.count(".") == 2
+    assert answer.status.expiration_timestamp is not None
+    assert answer.spec.audiences == ["sts.amazonaws.com"]
+    short = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=60)
+    )
+    with pytest.raises(ApiException) as invalid:
+        await call(core.create_namespaced_service_account_token, "agent", "default", short)
+    assert invalid.value.status == 422
+    with pytest.raises(ApiException) as missing:
+        await call(core.create_namespaced_service_account_token, "nobody", "default", request)
+    assert missing.value.status == 404

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 import trustme
@@ -65,6 +66,20 @@ def federated_principal(project_number: str, pool: str, subject: str) -> str:
         f"principal://iam.googleapis.com/projects/{project_number}/locations/global/"
         f"workloadIdentityPools/{pool}/subject/{subject}"
     )
+
+
+def principal_matches(principal: str, member: str) -> bool:
+    """Whether IAM binding `member` covers `principal`.
+
+    `principalSet://…/workloadIdentityPools/POOL/*` covers every `principal://…/POOL/subject/…`
+    of that pool (as IAM); any other member is a pattern (`*` matches anything).
+    """
+    if member.startswith("principalSet://") and member.endswith("/*"):
+        pool = member[len("principalSet://") : -1]
+        return principal.startswith("principal://" + pool) or principal.startswith(
+            "principalSet://" + pool
+        )
+    return fnmatchcase(principal, member)
 
 
 @dataclass
@@ -274,5 +289,6 @@ __all__ = [
     "FakeGoogleSTS",
     "WorkloadIdentityProvider",
     "federated_principal",
+    "principal_matches",
     "provider_name",
 ]

@@ -8,10 +8,10 @@ token for the service account, issued into the shared `GoogleTokens` so FakeVert
 
 The caller's principal must hold `roles/iam.workloadIdentityUser` (or
 `serviceAccountTokenCreator`) on the service account: `allow_impersonation(email, principal)`
-(`principal` may end in `*`, e.g. a `principalSet://…/*` of a whole pool), undone by
-`revoke_impersonation`. Errors are Google's `{"error": {"code", "message", "status"}}`:
-401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED` (`iam.serviceAccounts.getAccessToken`),
-400 `INVALID_ARGUMENT`. Successful calls are in `grants`.
+(`principal` may be a `principalSet://…/workloadIdentityPools/POOL/*` covering the pool, or
+end in `*`), undone by `revoke_impersonation`. Errors are Google's
+`{"error": {"code", "message", "status"}}`: 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED`
+(`iam.serviceAccounts.getAccessToken`), 400 `INVALID_ARGUMENT`. Successful calls are in `grants`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 import trustme
@@ -28,6 +27,7 @@ from aiohttp import web
 
 from flokoa_controller.envtest.fakes.gemini import google_error
 from flokoa_controller.envtest.fakes.google_auth import CLOUD_PLATFORM_SCOPE, GoogleTokens
+from flokoa_controller.envtest.fakes.google_sts import principal_matches
 from flokoa_controller.envtest.fakes.server import FakeEndpoint, bearer_token
 
 GENERATE_ACCESS_TOKEN = "generateAccessToken"
@@ -79,7 +79,7 @@ class FakeIAMCredentials(FakeEndpoint):
 
     def may_impersonate(self, principal: str, email: str) -> bool:
         """Whether `principal` may get tokens for `email`."""
-        return any(fnmatchcase(principal, p) for p in self.impersonators.get(email, ()))
+        return any(principal_matches(principal, p) for p in self.impersonators.get(email, ()))
 
     def error_body(self, status: int, message: str) -> Any:
         """Google's error shape."""

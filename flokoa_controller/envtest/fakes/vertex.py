@@ -1,23 +1,22 @@
 """Fake Vertex AI: project model-registry list and publisher-model GET, Bearer tokens only.
 
-Tokens must have been issued by the fake token endpoint or metadata server (a shared
-`GoogleTokens`), be unexpired and carry the `cloud-platform` scope; anything else (an API
-key, an unknown token) is 401 `UNAUTHENTICATED`.
+Tokens must have been issued by the fake token endpoint, metadata server, IAM Credentials or
+Google STS (a shared `GoogleTokens`), be unexpired and carry the `cloud-platform` scope;
+anything else (an API key, an unknown token) is 401 `UNAUTHENTICATED`.
 
 - `GET /v1/projects/{project}/locations/{location}/models`: `projects` maps a project ID to
   the principals allowed in it (None: any authenticated caller); an unknown project or a
   principal without access is 403 `PERMISSION_DENIED`, an unknown location 404.
 - `GET /v1beta1/publishers/{publisher}/models/{model}` (and `/v1/...`): `publisher_models`
   holds `publisher/model` names; others are 404 `NOT_FOUND`.
-- Federated tokens (Workload Identity Federation used directly, principal
-  `principal://…` or `principalSet://…`) are accepted only where granted:
-  `grant(project, principal)` (`principal` may end in `*`), `revoke(project, principal)`;
-  even in a project open to any caller. The publisher-model GET needs a grant in some project.
+- Federated tokens (Workload Identity Federation used directly, principal `principal://…`)
+  are accepted only where granted, even in a project open to any caller:
+  `grant(project, principal)` (a `principalSet://…/POOL/*` covers the pool) and
+  `revoke(project, principal)`. The publisher-model GET needs a grant in some project.
 """
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 import trustme
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from flokoa_controller.envtest.fakes.gemini import google_error
 from flokoa_controller.envtest.fakes.google_auth import CLOUD_PLATFORM_SCOPE, GoogleTokens
+from flokoa_controller.envtest.fakes.google_sts import principal_matches
 from flokoa_controller.envtest.fakes.server import FakeEndpoint, bearer_token
 
 DEFAULT_PUBLISHER_MODELS = (
@@ -78,7 +78,7 @@ class FakeVertex(FakeEndpoint):
     def _granted(self, principal: str, project: str | None) -> bool:
         projects = [project] if project is not None else list(self.grants)
         return any(
-            fnmatchcase(principal, p) for name in projects for p in self.grants.get(name, ())
+            principal_matches(principal, p) for name in projects for p in self.grants.get(name, ())
         )
 
     @property
