@@ -41,7 +41,6 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from flokoa_controller import __version__
-from flokoa_controller.providers.credentials import CredentialCache
 from flokoa_controller.providers.result import Reason
 from flokoa_controller.providers.target import ProbeTarget, TLSSettings
 
@@ -221,13 +220,13 @@ def _classify(exc: BaseException, url: URL, proxy: URL | None) -> TransportError
 
 class ProbeHTTP:
     """Shared state of every probe: the connection pool, TLS contexts, per-host bounds and
-    the credential cache. Create it inside the running event loop; `close()` it at the end.
+    the identity broker (credentials from cloud identities, in memory). Create it inside the
+    running event loop; `close()` it at the end.
 
     - `max_per_host`: requests in flight per destination host.
     - `connect_timeout`: bound on the connect (TCP + TLS + proxy CONNECT) phase.
     - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
     - `max_body`: bytes of a response body kept (the rest is not read).
-    - `credentials`: the `CredentialCache` Google and Bedrock probes use.
     - `identity`: the `IdentityBroker` that obtains credentials from cloud identities and
       service-account keys (token requests go through this client too); by default one
       with the operator environment's settings and no ServiceAccount access.
@@ -240,13 +239,11 @@ class ProbeHTTP:
         connect_timeout: float = 10.0,
         max_contexts: int = 64,
         max_body: int = 8 << 20,
-        credentials: CredentialCache | None = None,
         identity: IdentityBroker | None = None,
     ) -> None:
         self.max_per_host = max_per_host
         self.connect_timeout = connect_timeout
         self.max_body = max_body
-        self.credentials = credentials if credentials is not None else CredentialCache()
         self._max_contexts = max_contexts
         self._contexts: OrderedDict[TLSSettings, ssl.SSLContext] = OrderedDict()
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -282,7 +279,6 @@ class ProbeHTTP:
         if session is not None:
             await session.close()
         self._contexts.clear()
-        self.credentials.clear()
         if self._identity is not None:
             self._identity.close()
 

@@ -234,6 +234,8 @@ async def test_bedrock_with_a_service_account(
             f"assumed-role/team-bedrock/flokoa-{h.namespace}-irsa"
         )
         assert _minted(h, "agent") >= 1
+        await h.put_model("titan", "irsa", "amazon.titan-text-express-v1")
+        await h.wait_reason("model", "titan", "ModelFound", status="True")
 
         f.sts.trust_policy.revoke(subject=subject)
         bad = await h.wait_reason("provider", "irsa", "TokenExchangeFailed", status="False")
