@@ -200,10 +200,12 @@ def _minted(h: Harness, name: str) -> int:
 
 
 async def test_bedrock_with_a_service_account(
-    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """IRSA convention: TokenRequest (aud sts.amazonaws.com) → AssumeRoleWithWebIdentity,
-    named after the ModelProvider; a revoked trust shows at the next re-validation."""
+    named after the ModelProvider; a revoked trust shows at the next re-validation. No
+    token or key reaches a log line, the status or an event."""
+    caplog.set_level(logging.DEBUG)
     async with make_harness(settings=ControllerSettings(revalidate_interval=0.5)) as h:
         f = h.fakes
         issuer = _trust_envtest(h)
@@ -240,6 +242,12 @@ async def test_bedrock_with_a_service_account(
         f.sts.trust_policy.revoke(subject=subject)
         bad = await h.wait_reason("provider", "irsa", "TokenExchangeFailed", status="False")
         assert "AccessDenied" in h.ready_condition(bad)["message"]
+        events = await h.events("irsa")
+        issued = [f.aws_credentials.keys[s.access_key_id] for s in f.sts.sessions]
+        for secret in [k.secret_access_key for k in issued] + [k.session_token for k in issued]:
+            assert secret
+            assert not _leaks(bad, events, caplog.text, secret)
+        assert "eyJ" not in caplog.text + json.dumps(bad) + json.dumps(events)
 
 
 async def test_service_account_of_another_namespace(harness: Harness) -> None:
@@ -332,11 +340,16 @@ async def test_vertex_workload_identity_needs_the_pool_flag(make_harness: MakeHa
 
 
 @pytest.mark.parametrize("flavor", ["classic", "v1"])
-async def test_azure_openai_with_a_service_account(harness: Harness, flavor: str) -> None:
+async def test_azure_openai_with_a_service_account(make_harness: MakeHarness, flavor: str) -> None:
     """Entra Workload ID: TokenRequest (aud api://AzureADTokenExchange) as the client
     assertion → Bearer token to Azure OpenAI, classic and v1; a removed federated
-    credential is TokenExchangeFailed with Entra's code."""
-    h, f = harness, harness.fakes
+    credential is TokenExchangeFailed with Entra's code at the next re-validation."""
+    async with make_harness(settings=ControllerSettings(revalidate_interval=0.5)) as h:
+        await _azure(h, flavor)
+
+
+async def _azure(h: Harness, flavor: str) -> None:
+    f = h.fakes
     issuer = _trust_envtest(h)
     tenant, client = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
     subject = f"system:serviceaccount:{h.namespace}:azure-agent"
@@ -364,7 +377,6 @@ async def test_azure_openai_with_a_service_account(harness: Harness, flavor: str
     assert request.header("api-key") is None
 
     f.entra.remove_federated_credential(tenant, client)
-    await h.put_provider("entra", {**spec, "openai": {**spec["openai"], "timeoutSeconds": 6}})
     bad = await h.wait_reason("provider", "entra", "TokenExchangeFailed", status="False")
     assert "AADSTS" in h.ready_condition(bad)["message"]
 
