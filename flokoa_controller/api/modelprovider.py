@@ -580,7 +580,7 @@ class ModelProviderSpec(APIModel):
         raise ValueError("no provider block is set")  # unreachable after validation
 
 
-IdentitySource = Literal["Secret", "ServiceAccount", "Ambient", "None"]
+IdentitySource = Literal["Secret", "ServiceAccount", "Ambient"]
 """Where a ModelProvider's credential comes from."""
 
 
@@ -589,8 +589,9 @@ class ProviderIdentity(APIModel):
 
     source: IdentitySource
     """`Secret` (keys in the provider's own Secrets), `ServiceAccount` (the workload
-    identity of `serviceAccountName`), `Ambient` (the operator's own cloud identity, in an
-    allowed namespace) or `None`."""
+    identity of `serviceAccountName`) or `Ambient` (the spec names no credential: the
+    operator's own cloud identity, used only in namespaces the administrator allows, else
+    `AmbientIdentityNotAllowed`)."""
     service_account_name: Annotated[str, Field(max_length=253)] | None = Field(
         default=None, alias="serviceAccountName"
     )

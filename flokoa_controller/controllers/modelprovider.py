@@ -16,14 +16,17 @@ One reconcile of ``namespace/name``:
    an overdue provider is due at a point within one interval). Not due → requeue for when
    it is; nothing written.
 5. Probe: GET the Secrets, validate the values (``InvalidSecret``, ``InvalidCACertificate``),
-   build the :class:`~flokoa_controller.providers.target.ProbeTarget`, run the provider's
-   free authenticated list call, drop the values.
+   build the :class:`~flokoa_controller.providers.target.ProbeTarget` with the cloud
+   identity the spec uses (:mod:`.identity`: its ServiceAccount, its Secrets, or the
+   operator's own only where allowed), run the provider's free authenticated list call
+   (credentials from an identity obtained first; the identity reasons such as
+   ``AmbientIdentityNotAllowed`` mean nothing was sent), drop the values.
 6. Compute the desired status — ``provider``, ``ready``, conditions ``Ready``,
    ``SecretResolved``, ``CredentialsValid``, ``EndpointReachable``, ``observedGeneration``,
-   ``secretHash``, ``endpoint`` — and merge-patch ``/status`` only if it differs from the
-   cached one, with ``lastProbeTime`` set to this probe's time. A probe whose outcome
-   changes nothing writes nothing (``lastProbeTime`` is the time of the last probe that
-   changed the status). Events on transitions of ``Ready`` only.
+   ``secretHash``, ``endpoint``, ``identity`` — and merge-patch ``/status`` only if it
+   differs from the cached one, with ``lastProbeTime`` set to this probe's time. A probe
+   whose outcome changes nothing writes nothing (``lastProbeTime`` is the time of the last
+   probe that changed the status). Events on transitions of ``Ready`` only.
 
 The workqueue never hands one key to two workers, so there is at most one probe per
 provider at a time; ``ProbeHTTP`` bounds the probes in flight per destination host.
