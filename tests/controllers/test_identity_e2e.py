@@ -314,6 +314,17 @@ async def test_vertex_with_a_service_account(make_harness: MakeHarness) -> None:
         assert f.google_tokens.check(token).principal == email
         assert f.metadata.requests == [], "the operator's own identity was not used"
 
+        # no annotation: the federated principal itself, granted on the project
+        direct = f"system:serviceaccount:{h.namespace}:direct-agent"
+        f.google_sts.allow_subject(audience, direct)
+        f.vertex.grant("fake-project", f.google_sts.principal(audience, direct))
+        await _service_account(h, "direct-agent", {})
+        await h.put_provider("direct", {**spec, "serviceAccountName": "direct-agent"})
+        await h.wait_reason("provider", "direct", "ProbeSucceeded", status="True")
+        assert len(f.iam_credentials.grants) == len(
+            [g for g in f.iam_credentials.grants if email in str(g)]
+        ), "only the annotated ServiceAccount impersonates"
+
         f.google_sts.trust_policy.revoke(subject=subject)
         bad = await h.wait_reason("provider", "wif", "TokenExchangeFailed", status="False")
         message = h.ready_condition(bad)["message"]
