@@ -253,17 +253,31 @@ def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+_VERTEX_HOST = re.compile(r"^([a-z][a-z0-9-]{0,62}-)?aiplatform\.googleapis\.com$")
+"""Vertex AI's API hosts: `aiplatform.googleapis.com` and `LOCATION-aiplatform...`."""
+
+
+def _bedrock_host(region: str) -> re.Pattern[str]:
+    """Bedrock's control-plane hosts in `region`: the public (and FIPS) endpoint and VPC
+    interface endpoints — nothing else under amazonaws.com (S3 website buckets live there
+    too, and would receive the signature and session token)."""
+    r = re.escape(region)
+    return re.compile(
+        rf"^(bedrock(-fips)?\.{r}|vpce-[a-z0-9-]+\.bedrock\.{r}\.vpce)"
+        r"\.amazonaws\.com(\.cn)?$"
+    )
+
+
 def provider_api_host(target: ProbeTarget, url: str) -> bool:
     """Whether `url` is one of the provider's own API hosts, over HTTPS."""
     scheme, host = _host_of(url)
     if scheme != "https" or not host:
         return False
     if target.flavor == "vertex":
-        return host == "aiplatform.googleapis.com" or host.endswith("-aiplatform.googleapis.com")
+        return bool(_VERTEX_HOST.match(host))
     if target.kind == "bedrock":
-        return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) and (
-            host.startswith("bedrock.") or ".bedrock." in host or "-bedrock." in host
-        )
+        region = target.bedrock.region if target.bedrock is not None else ""
+        return bool(region) and bool(_bedrock_host(region).match(host))
     if target.flavor in ("azure-classic", "azure-v1"):
         return host.endswith(AZURE_HOST_SUFFIXES)
     return False
