@@ -125,9 +125,7 @@ class KubeServiceAccountTokens:
         )
         return ServiceAccountInfo(uid=str(metadata.get("uid") or ""), annotations=clean)
 
-    async def token(
-        self, namespace: str, name: str, audience: str, expiration_seconds: int, uid: str
-    ) -> str:
+    async def token(self, namespace: str, name: str, audience: str, expiration_seconds: int) -> str:
         """A TokenRequest for the ServiceAccount (``TokenRequestForbidden`` etc.)."""
         body = {
             "apiVersion": "authentication.k8s.io/v1",

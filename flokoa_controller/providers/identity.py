@@ -192,7 +192,8 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class ServiceAccountInfo:
-    """What the operator reads of a ServiceAccount."""
+    """What the operator reads of a ServiceAccount (the UID keys its cached credentials:
+    a re-created ServiceAccount of the same name starts afresh)."""
 
     uid: str
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -206,10 +207,8 @@ class ServiceAccountTokens(Protocol):
         """Read the ServiceAccount (`ServiceAccountNotFound`, `TokenRequestForbidden`)."""
         ...
 
-    async def token(
-        self, namespace: str, name: str, audience: str, expiration_seconds: int, uid: str
-    ) -> str:
-        """A TokenRequest for the ServiceAccount (bound to `uid`)."""
+    async def token(self, namespace: str, name: str, audience: str, expiration_seconds: int) -> str:
+        """A TokenRequest for the ServiceAccount."""
         ...
 
 
@@ -222,9 +221,7 @@ class NoServiceAccountTokens:
             Reason.TOKEN_REQUEST_FORBIDDEN, "no Kubernetes API client to read ServiceAccounts"
         )
 
-    async def token(
-        self, namespace: str, name: str, audience: str, expiration_seconds: int, uid: str
-    ) -> str:
+    async def token(self, namespace: str, name: str, audience: str, expiration_seconds: int) -> str:
         """Always `TokenRequestForbidden`."""
         raise IdentityError(Reason.TOKEN_REQUEST_FORBIDDEN, "no Kubernetes API client")
 
@@ -580,7 +577,7 @@ class IdentityBroker:
         self, target: ProbeTarget, name: str, info: ServiceAccountInfo, aud: str
     ) -> str:
         return await self.service_accounts.token(
-            target.namespace, name, aud, TOKEN_EXPIRATION_SECONDS, info.uid
+            target.namespace, name, aud, TOKEN_EXPIRATION_SECONDS
         )
 
     # -- HTTP ---------------------------------------------------------------------------
