@@ -483,6 +483,7 @@ class IdentityBroker:
 
     `settings`: the administrator's settings. `service_accounts`: ServiceAccount reads and
     TokenRequests. `executor`: the ambient chains' threads. `clock`: epoch seconds.
+    `max_entries`: credentials kept (expired ones dropped first, then least recently used).
     """
 
     def __init__(
@@ -492,7 +493,7 @@ class IdentityBroker:
         *,
         executor: AmbientExecutor | None = None,
         clock: Callable[[], float] = time.time,
-        max_entries: int = 4096,
+        max_entries: int = 16384,
     ) -> None:
         self.settings = settings or IdentitySettings()
         self.service_accounts: ServiceAccountTokens = service_accounts or NoServiceAccountTokens()
@@ -527,6 +528,14 @@ class IdentityBroker:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry(None, 0.0)
+            if len(self._entries) > self._max_entries:
+                now = self.clock()
+                for stale in [
+                    k
+                    for k, e in self._entries.items()
+                    if e.expires_at < now and not e.lock.locked() and k != key
+                ]:
+                    del self._entries[stale]
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         self._entries.move_to_end(key)

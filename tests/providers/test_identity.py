@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -326,3 +327,27 @@ async def test_token_endpoint_bodies_are_never_echoed(
     assert "internal-secret-body" not in repr(result)
     assert "internal-secret-body" not in caplog.text
     assert fakes.vertex.requests == []
+
+
+async def test_cached_credentials_are_refreshed_before_expiry_and_bounded() -> None:
+    now = [1000.0]
+    broker = IdentityBroker(clock=lambda: now[0], max_entries=2)
+    calls: list[str] = []
+
+    def obtain(name: str, lifetime: float) -> Any:
+        async def get() -> tuple[str, float]:
+            calls.append(name)
+            return f"{name}-{len(calls)}", now[0] + lifetime
+
+        return get
+
+    assert await broker.cached("a", False, obtain("a", 3600)) == "a-1"
+    assert await broker.cached("a", False, obtain("a", 3600)) == "a-1"  # reused
+    assert await broker.cached("a", True, obtain("a", 3600)) == "a-2"  # a re-validation
+    now[0] += 3600 - 299  # inside the refresh margin
+    assert await broker.cached("a", False, obtain("a", 3600)) == "a-3"
+    await broker.cached("b", False, obtain("b", 10))
+    now[0] += 20  # b expired
+    await broker.cached("c", False, obtain("c", 3600))
+    assert set(broker._entries) == {"a", "c"}, "the expired entry went first"
+    broker.close()
