@@ -120,8 +120,23 @@ GOOGLE_AUDIENCE_FLAG = "--google-workload-identity-audience"
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[-A-Za-z0-9+=,.@_/]{1,512}$")
 _GOOGLE_SA_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,100}@[A-Za-z0-9.-]{1,200}$")
 _AZURE_ID = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9.]{0,126}$")
-_OAUTH_CODE = re.compile(r"^[a-z][a-z_]{0,39}$")
-"""RFC 6749 error codes (`invalid_grant`): lower case and underscores only."""
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_target",
+    }
+)
+"""The registered OAuth 2.0 error codes (RFC 6749 5.2 and 4.1.2.1, RFC 8693 `invalid_target`)
+a refusal may name: Google's token endpoint, Google STS and Entra ID answer with these; any
+other `error` value is not quoted."""
 _GOOGLE_STATUS = re.compile(r"^[A-Z][A-Z_]{0,39}$")
 """google.rpc.Code names (`PERMISSION_DENIED`)."""
 _AWS_CODE = re.compile(r"^[A-Z][A-Za-z.]{0,63}$")
@@ -377,7 +392,7 @@ def oauth_error_code(body: bytes) -> str | None:
     error = obj.get("error")
     if isinstance(error, dict):  # Google APIs: {"error": {"code", "status", "message"}}
         return _code(error.get("status"), _GOOGLE_STATUS)
-    code = _code(error, _OAUTH_CODE)
+    code = error if isinstance(error, str) and error in OAUTH_ERROR_CODES else None
     codes = obj.get("error_codes")
     if code and isinstance(codes, list) and codes and isinstance(codes[0], int):
         code = f"{code} (AADSTS{codes[0]})"
