@@ -94,6 +94,8 @@ AWS_SESSION_SECONDS = 3600
 """`DurationSeconds` of the STS sessions the operator opens (role chaining allows 1 h)."""
 REFRESH_MARGIN = 300.0
 """A cached credential is refreshed when it has less than this many seconds left."""
+MAX_LIFETIME = 86400.0
+"""Seconds a cached credential is kept at most, whatever its issuer claims."""
 MAX_TOKEN_RESPONSE = 64 << 10
 """Bytes of a token endpoint's answer the operator parses at most."""
 
@@ -574,7 +576,8 @@ class IdentityBroker:
                     entry.error = IdentityError(Reason.TIMEOUT, "the exchange was abandoned")
                     raise
                 self.exchanges += 1
-                entry.value, entry.expires_at = value, expires_at
+                # an endpoint's claimed lifetime is believed for a day at most
+                entry.value, entry.expires_at = value, min(expires_at, self.clock() + MAX_LIFETIME)
             result: T = entry.value
             return result
 
