@@ -12,7 +12,9 @@ One command, nothing to install: it starts
 4. demo objects in one namespace: a ready provider of every kind with a Model, one whose key
    is revoked (``InvalidCredentials``), one whose Secret is missing (``SecretNotFound``), one
    behind TLS with the custom CA, and a Model the provider does not serve (``ModelNotFound``);
-5. the controllers (a Manager without leader election) against that API server;
+5. the controllers (a Manager without leader election) against that API server, with
+   ``127.0.0.0/8`` added to ``--allow-destinations`` (``DEV_ALLOWED_DESTINATIONS``: the fakes
+   listen on loopback, which the destination policy denies by default);
 
 then prints the kubeconfig path and ``kubectl`` commands to watch and poke it. Ctrl-C (or
 SIGTERM) stops everything cleanly. Valid keys for the poke commands are written next to the
@@ -63,10 +65,12 @@ from flokoa_controller.runtime.options import ManagerOptions
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "DEV_ALLOWED_DESTINATIONS",
     "DemoFakes",
     "DevEnvironment",
     "add_parser",
     "demo_objects",
+    "dev_settings",
     "install_crds",
     "run_dev",
 ]
@@ -75,6 +79,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "demo"
 """Namespace of the demo objects."""
+
+DEV_ALLOWED_DESTINATIONS: tuple[str, ...] = ("127.0.0.0/8",)
+"""``--allow-destinations`` entries ``dev`` always adds: its fakes listen on 127.0.0.1,
+which the destination policy denies by default."""
+
+
+def dev_settings(args: argparse.Namespace) -> ControllerSettings:
+    """The controllers' settings of ``dev``: the flags, plus loopback allowed for the fakes
+    (``DEV_ALLOWED_DESTINATIONS``); the built-in deny list is otherwise unchanged."""
+    settings = ControllerSettings.from_args(args)
+    allowed = tuple(dict.fromkeys((*DEV_ALLOWED_DESTINATIONS, *settings.allow_destinations)))
+    return dataclasses.replace(settings, allow_destinations=allowed)
 
 
 @dataclass
@@ -432,7 +448,7 @@ async def run_dev(
             keys_file = _write_keys(workdir, fakes.poke_keys)
             options = _dev_options(args)
             manager = Manager(client, options)
-            settings = ControllerSettings.from_args(args)
+            settings = dev_settings(args)
             # the dev cluster's administrator allows the fake Google token endpoint, the fake
             # STS, and identity-derived credentials to the loopback fakes
             trust_demo_service_account(fake_providers, api, args.namespace)

@@ -31,7 +31,6 @@ from flokoa_controller.api.model import (
 from flokoa_controller.api.modelprovider import (
     ANTHROPIC_DEFAULT_BASE_URL,
     ANTHROPIC_DEFAULT_VERSION,
-    AZURE_OPENAI_HOST_SUFFIXES,
     DEFAULT_TIMEOUT_SECONDS,
     GEMINI_DEFAULT_BASE_URL,
     OPENAI_DEFAULT_BASE_URL,
@@ -55,7 +54,6 @@ from flokoa_controller.api.rules import RULE_ERROR_TYPE
 __all__ = [
     "ANTHROPIC_DEFAULT_BASE_URL",
     "ANTHROPIC_DEFAULT_VERSION",
-    "AZURE_OPENAI_HOST_SUFFIXES",
     "CATEGORY",
     "DEFAULT_TIMEOUT_SECONDS",
     "GEMINI_DEFAULT_BASE_URL",

@@ -45,7 +45,8 @@ class ModelSettings(APIModel):
     top_k: Annotated[int, Field(ge=1)] | None = Field(default=None, alias="topK")
     """Sample only from the K most likely tokens (at least 1; not supported by OpenAI)."""
     timeout_seconds: TimeoutSeconds | None = Field(default=None, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600), overriding the provider's timeoutSeconds."""
+    """Timeout in seconds (1-600) of the model check, overriding the provider's
+    timeoutSeconds; capped by the operator's `--max-probe-timeout` (default 30)."""
     stop_sequences: (
         Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(max_length=8)]
         | None
@@ -91,6 +92,17 @@ class ModelStatus(APIModel):
     """A hash of the ModelProvider state that check relied on: its UID, generation,
     `secretHash` and `lastProbeTime`. When the provider changes, or a probe of it changes its
     status, it no longer matches and the model is checked again."""
+    resolved_model: Annotated[str, Field(max_length=512)] | None = Field(
+        default=None, alias="resolvedModel"
+    )
+    """The model `spec.model` resolves to, when the provider says so and it differs: the
+    dated ID of an Anthropic alias, the foundation model of a Bedrock inference profile,
+    the model behind an Azure OpenAI v1 name."""
+    member_models: (
+        Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=32)] | None
+    ) = Field(default=None, alias="memberModels")
+    """A Bedrock inference profile's member models (foundation-model ARNs, one per region
+    the profile routes to)."""
 
 
 class Model(APIModel):

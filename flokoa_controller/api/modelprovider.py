@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -51,7 +50,7 @@ from flokoa_controller.api.meta import MODEL_PROVIDER
 from flokoa_controller.api.rules import PresenceRule, Rule, cel_string, matches
 
 DEFAULT_TIMEOUT_SECONDS = 60
-"""Per-request timeout when a provider block does not set `timeoutSeconds`."""
+"""Probe timeout when a provider block does not set `timeoutSeconds` (before the operator's cap)."""
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """The OpenAI API endpoint used when `openai.baseURL` is not set."""
@@ -70,8 +69,8 @@ AZURE_OPENAI_HOST_SUFFIXES: tuple[str, ...] = (
     ".cognitiveservices.azure.com",
     ".services.ai.azure.com",
 )
-"""Hosts that are Azure OpenAI endpoints (authenticated with an `api-key` header)."""
-
+"""Hosts that are Azure OpenAI endpoints (`providers.target.AZURE_HOST_SUFFIXES` is this
+tuple; the CRD's `serviceAccountName` rule needs it here, below the providers layer)."""
 
 # --- Secret references ----------------------------------------------------------------------
 
@@ -132,7 +131,8 @@ _AZURE_OPENAI_URL = (
     + "|".join(re.escape(suffix) for suffix in AZURE_OPENAI_HOST_SUFFIXES)
     + r")(:[0-9]+)?([/?#]|$)"
 )
-"""A URL whose host is an Azure OpenAI endpoint (the CEL twin of `OpenAIProvider.is_azure`)."""
+"""A URL whose host is an Azure OpenAI endpoint (the CEL twin of `providers.target.is_azure`
+without `apiVersion`)."""
 _is_azure_openai_url = matches(_AZURE_OPENAI_URL)
 _is_api_openai_com = matches(_API_OPENAI_COM)
 
@@ -181,18 +181,12 @@ class OpenAIProvider(APIModel):
     """Azure OpenAI's `api-version` query parameter (e.g. `2024-10-21`), required by
     classic Azure deployments and sent on every request. Setting it also selects Azure
     authentication (`api-key` header). Optional: leave it unset for OpenAI, compatible
-    servers and Azure's v1 API. (An `api-version` entry in `defaultHeaders` is sent as a
-    header, which classic Azure ignores.)"""
+    servers and Azure's v1 API. An `api-version` entry in `defaultHeaders` is sent as a
+    header; on an Azure OpenAI host it also gives this query parameter, on any other host
+    it changes nothing else (authentication stays `Bearer`)."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
-
-    @property
-    def is_azure(self) -> bool:
-        """True when this block talks to Azure OpenAI (`api-key` header authentication)."""
-        if self.api_version is not None:
-            return True
-        host = (urlsplit(self.base_url).hostname or "").lower()
-        return host.endswith(AZURE_OPENAI_HOST_SUFFIXES)
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 class AnthropicProvider(APIModel):
@@ -210,7 +204,8 @@ class AnthropicProvider(APIModel):
     """The `anthropic-version` header. Defaults to `2023-06-01`, the current (and only
     stable) version of the API."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 VERTEX_PRESENCE_RULE = PresenceRule(
@@ -264,7 +259,8 @@ class GoogleProvider(APIModel):
     `https://LOCATION-aiplatform.googleapis.com` (`https://aiplatform.googleapis.com`
     for `global`) for Vertex AI. Set it for a private endpoint or a proxy."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
     vertex: VertexAI | None = None
     """Use Vertex AI instead of the Gemini API. Optional: unset means the Gemini API."""
 
@@ -325,7 +321,8 @@ class BedrockProvider(APIModel):
     """Static access keys. Optional: unset means the `serviceAccountName` identity (IRSA
     convention) or, in namespaces the administrator allows, the operator's ambient chain."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
-    """Per-request timeout in seconds (1-600). Defaults to 60."""
+    """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
+    the operator caps it at its `--max-probe-timeout` (default 30)."""
 
 
 # --- TLS ------------------------------------------------------------------------------------

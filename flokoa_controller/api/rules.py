@@ -214,11 +214,20 @@ RESERVED_HEADERS: tuple[str, ...] = (
     "content-length",
     "transfer-encoding",
     "connection",
+    "metadata-flavor",
+    "metadata",
+    "x-aws-ec2-metadata-token",
+    "x-google-metadata-request",
 )
-"""Headers the operator derives from credentials, provider fields or the HTTP framing.
+"""Headers the operator derives from credentials, provider fields or the HTTP framing, and
+the headers cloud metadata services demand.
 
-Letting a plain-text map override them would either put a credential in the spec (where every
-reader of the object sees it) or make two fields disagree about one header.
+Letting a plain-text map override the first would either put a credential in the spec (where
+every reader of the object sees it) or make two fields disagree about one header. The
+metadata headers (`Metadata-Flavor` for GCE, `Metadata` for Azure IMDS,
+`X-aws-ec2-metadata-token` for IMDSv2, `X-Google-Metadata-Request` for legacy GCE) are what
+those services check to tell a deliberate request from a forged one; no LLM provider needs
+them, so a probe never sends them (see the destination policy in docs/security.md).
 """
 
 RESERVED_HEADER_PATTERN = "(?i)^(" + "|".join(RESERVED_HEADERS) + ")$"
@@ -243,8 +252,9 @@ RESERVED_HEADERS_RULE: Rule[Mapping[str, str]] = Rule(
         "must not set Authorization, Proxy-Authorization, api-key, x-api-key, x-goog-api-key, "
         "x-goog-user-project, X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256, "
         "OpenAI-Organization, OpenAI-Project, anthropic-version, Host, Content-Length, "
-        "Transfer-Encoding or Connection: these come from the credentials, the provider's own "
-        "fields or the HTTP client"
+        "Transfer-Encoding, Connection or the cloud metadata headers (Metadata-Flavor, Metadata, "
+        "X-aws-ec2-metadata-token, X-Google-Metadata-Request): these come from the "
+        "credentials, the provider's own fields or the HTTP client, or are not for providers"
     ),
     check=lambda headers: not any(_is_reserved_header(k) for k in headers),
     reason="FieldValueForbidden",

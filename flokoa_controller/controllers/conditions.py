@@ -84,6 +84,9 @@ class Type:
     """Model: the referenced ModelProvider exists and is Ready."""
     MODEL_AVAILABLE: Final = "ModelAvailable"
     """Model: the provider reports that the model exists for these credentials."""
+    DEPRECATED: Final = "Deprecated"
+    """Model: the provider reports the model as deprecated (True) or not (False); absent
+    where the provider reports no lifecycle. Ready stays True for a deprecated model."""
 
 
 class Reason:
@@ -109,6 +112,13 @@ class Reason:
     DEPLOYMENT_NOT_VERIFIED: Final = "DeploymentNotVerified"
     """Model Ready=True, ModelAvailable=Unknown: a classic Azure OpenAI deployment, which
     cannot be checked for free; the provider (key and resource) was checked."""
+    MODEL_ACCESS_NOT_VERIFIED: Final = "ModelAccessNotVerified"
+    """Model Ready=True, ModelAvailable=Unknown: a Vertex AI partner model found in the
+    catalog, whose use by the project has no free check."""
+    NOT_DEPRECATED: Final = "NotDeprecated"
+    """Deprecated=False: the provider's lifecycle word (in the message) is not a deprecation.
+    Deprecated=True reasons are the provider's own words, e.g. ``ModelLifecycleLegacy``
+    (Bedrock ``modelLifecycle.status: LEGACY``), ``LaunchStageDeprecated`` (Vertex)."""
 
     # -- not evaluated ------------------------------------------------------------------
     NOT_PROBED: Final = "NotProbed"
@@ -147,6 +157,10 @@ class Reason:
     """The endpoint's certificate was not trusted by the configured CAs."""
     UNREACHABLE: Final = "Unreachable"
     """DNS failure, connection refused or reset, proxy failure."""
+    DESTINATION_NOT_ALLOWED: Final = "DestinationNotAllowed"
+    """EndpointReachable=False: the administrator's destination policy
+    (``--deny-destinations``, ``--allow-destinations``) refuses the endpoint, a token
+    endpoint or the proxy's CONNECT target; nothing was sent."""
     UNEXPECTED_RESPONSE: Final = "UnexpectedResponse"
     """A redirect, another 4xx, or a 2xx that is not the provider's JSON: wrong base URL?"""
     PROBE_ERROR: Final = "ProbeError"
@@ -186,6 +200,13 @@ class Reason:
     """The Model's ModelProvider exists but is not Ready."""
     MODEL_NOT_FOUND: Final = "ModelNotFound"
     """The provider answered 404 for the model."""
+    MODEL_ACCESS_NOT_GRANTED: Final = "ModelAccessNotGranted"
+    """Bedrock: the model exists but the account has no access to it
+    (``authorizationStatus``/``entitlementAvailability`` of GetFoundationModelAvailability)."""
+    MODEL_AGREEMENT_NOT_ACCEPTED: Final = "ModelAgreementNotAccepted"
+    """Bedrock: the model exists but its offer agreement (EULA) is not accepted."""
+    MODEL_NOT_OFFERED_IN_REGION: Final = "ModelNotOfferedInRegion"
+    """Bedrock: the model exists but is not offered in the provider's region."""
 
 
 _CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")

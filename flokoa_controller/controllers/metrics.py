@@ -12,6 +12,9 @@
   at scrape time by :class:`ReadinessCollector` (no bookkeeping to drift). Only the leader
   reports them (standbys hold the same caches), so ``sum`` across replicas counts each
   object once.
+- ``flokoa_models_deprecated{provider}``: Models whose ``Deprecated`` condition is True (the
+  provider reports the model deprecated), likewise from the store at scrape time
+  (:class:`DeprecationCollector`); the alert ``FlokoaModelDeprecated`` watches it.
 
 Labels never carry object names or anything from a Secret.
 """
@@ -31,6 +34,7 @@ __all__ = [
     "PROBE_DURATION",
     "PROBE_TOTAL",
     "STATUS_UPDATES",
+    "DeprecationCollector",
     "ReadinessCollector",
     "register_collector",
 ]
@@ -105,6 +109,53 @@ class ReadinessCollector(Collector):
         keys = {(p, r) for p in PROVIDER_TYPES for r in ("true", "false")} | set(counts)
         for provider, ready in sorted(keys):
             family.add_metric([provider, ready], counts.get((provider, ready), 0))
+        yield family
+
+
+def _deprecated_provider(obj: dict[str, Any]) -> str | None:
+    status = obj.get("status")
+    if not isinstance(status, dict) or not isinstance(status.get("conditions"), list):
+        return None
+    for condition in status["conditions"]:
+        if isinstance(condition, dict) and condition.get("type") == "Deprecated":
+            if condition.get("status") != "True":
+                return None
+            provider = status.get("provider")
+            return provider if provider in PROVIDER_TYPES else "unknown"
+    return None
+
+
+class DeprecationCollector(Collector):
+    """The gauge ``flokoa_models_deprecated{provider}``: Models whose ``Deprecated``
+    condition is True, counted over ``objects()`` at scrape time (every provider type
+    reported, zeros included; nothing while ``active()`` is False, like
+    :class:`ReadinessCollector`)."""
+
+    name = "flokoa_models_deprecated"
+    documentation = "Models the provider reports as deprecated (Deprecated=True), by provider."
+
+    def __init__(
+        self,
+        objects: Callable[[], Iterable[dict[str, Any]]],
+        *,
+        active: Callable[[], bool] | None = None,
+    ) -> None:
+        """Count the deprecated Models among ``objects()`` while ``active()``."""
+        self.objects = objects
+        self.active = active
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The metric family without samples."""
+        yield GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Count the deprecated Models by provider; nothing while inactive."""
+        if self.active is not None and not self.active():
+            return
+        counts = Tally(p for p in map(_deprecated_provider, self.objects()) if p is not None)
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
+        for provider in sorted(set(PROVIDER_TYPES) | set(counts)):
+            family.add_metric([provider], counts.get(provider, 0))
         yield family
 
 

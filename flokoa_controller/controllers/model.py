@@ -7,12 +7,22 @@ One reconcile of ``namespace/name``:
    missing → ``ProviderNotFound``. While the provider's status lags its spec
    (``observedGeneration`` behind), wait: its status write brings the Model back.
    Not ready → ``ProviderNotReady`` (the message carries the provider's own reason).
-3. Check the model at the provider with its free get call (OpenAI ``GET /models/{id}``,
-   Anthropic ``GET /v1/models/{id}``, Gemini ``GET /v1beta/models/{id}``, the Vertex publisher
-   model, Bedrock ``GetFoundationModel``): 404 → ``ModelNotFound``; other failures keep the
-   probe's reason; 2xx → ``Ready=True ModelFound``. Classic Azure OpenAI deployments cannot
-   be checked for free: ``Ready=True DeploymentNotVerified`` with ``ModelAvailable=Unknown``
-   (no request is made; the provider's probe checked the key against the resource).
+3. Check the model at the provider — outside the reconcile workers, as providers are probed
+   (:mod:`.probes_inflight`; the result is taken only while the Model's UID and generation
+   and the ``providerHash`` it was started with are current) — with its free get call
+   (OpenAI ``GET /models/{id}``,
+   Anthropic ``GET /v1/models/{id}``, Gemini ``GET /v1beta/models/{id}``, Vertex's
+   publisher model and ``countTokens`` in the project, Bedrock's inference profile or
+   foundation model and its availability): 404 → ``ModelNotFound``; a Bedrock model the
+   account may not use → ``ModelAccessNotGranted``/``ModelAgreementNotAccepted``/
+   ``ModelNotOfferedInRegion``; other failures keep the probe's reason; 2xx →
+   ``Ready=True ModelFound``. Classic Azure OpenAI deployments cannot be checked for free:
+   ``Ready=True DeploymentNotVerified`` with ``ModelAvailable=Unknown`` (no request is made;
+   the provider's probe checked the key against the resource); Vertex partner models:
+   ``Ready=True ModelAccessNotVerified``. What the check learnt goes to
+   ``status.resolvedModel`` / ``status.memberModels`` (:func:`resolved_fields`) and the
+   ``Deprecated`` condition (:func:`deprecation`; a Warning ``ModelDeprecated`` event when
+   it turns True, Ready stays True).
 4. Write ``ready``, ``provider``, conditions ``Ready``, ``ProviderReady``,
    ``ModelAvailable``, ``observedGeneration`` and, after a check, ``providerHash`` only if
    they differ, with ``lastCheckTime`` set to this check's time. A check whose outcome
@@ -65,10 +75,12 @@ from flokoa_controller.controllers.conditions import (
 from flokoa_controller.controllers.modelprovider import (
     EventSink,
     describe_validation_error,
+    no_requeue,
     outcome_level,
     provider_type_of,
     utc_now,
 )
+from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
     Decision,
@@ -110,6 +122,8 @@ MANAGED_MODEL_STATUS_FIELDS: Final = (
     "observedGeneration",
     "lastCheckTime",
     "providerHash",
+    "resolvedModel",
+    "memberModels",
 )
 """The status fields this reconciler owns."""
 
@@ -124,7 +138,7 @@ _NOT_A_CHECK: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ModelVerdict:
-    """The three conditions of a Model."""
+    """The conditions of a Model."""
 
     ready: Cond
     """``Ready``."""
@@ -132,14 +146,22 @@ class ModelVerdict:
     """``ProviderReady``."""
     model_available: Cond
     """``ModelAvailable``."""
+    deprecated: Cond | None = None
+    """``Deprecated``, when the check learnt the model's lifecycle (else left as it is)."""
+    drop_deprecated: bool = False
+    """Remove ``Deprecated``: the model was found, and its provider reports no lifecycle
+    (e.g. ``spec.model`` or the provider changed)."""
 
     def updates(self) -> list[tuple[str, ConditionStatus, str, str]]:
         """As ``set_conditions`` updates, Ready first."""
-        return [
+        updates: list[tuple[str, ConditionStatus, str, str]] = [
             (Type.READY, *self.ready),
             (Type.PROVIDER_READY, *self.provider_ready),
             (Type.MODEL_AVAILABLE, *self.model_available),
         ]
+        if self.deprecated is not None:
+            updates.append((Type.DEPRECATED, *self.deprecated))
+        return updates
 
 
 def provider_hash(provider: Mapping[str, Any]) -> str:
@@ -204,9 +226,74 @@ def _provider_verdict(reason: str, message: str, why: str) -> ModelVerdict:
     return ModelVerdict(failed, failed, _not_checked(why))
 
 
+_UNVERIFIED: Final = frozenset({Reason.DEPLOYMENT_NOT_VERIFIED, Reason.MODEL_ACCESS_NOT_VERIFIED})
+"""Ready=True reasons of a check that could not verify the model (ModelAvailable=Unknown)."""
+
+_UNUSABLE: Final = frozenset(
+    {
+        Reason.MODEL_NOT_FOUND,
+        Reason.MODEL_ACCESS_NOT_GRANTED,
+        Reason.MODEL_AGREEMENT_NOT_ACCEPTED,
+        Reason.MODEL_NOT_OFFERED_IN_REGION,
+    }
+)
+"""Check reasons that say the model is not available (ModelAvailable=False)."""
+
+
 def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
+    verdict = _availability_verdict(result, provider_ready)
+    deprecated = deprecation(result)
+    found = result.ok and not result.rate_limited
+    return replace(verdict, deprecated=deprecated, drop_deprecated=found and deprecated is None)
+
+
+def model_status(
+    status: Mapping[str, Any],
+    base: Mapping[str, Any],
+    verdict: ModelVerdict,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """:func:`.conditions.desired_status`, without a ``Deprecated`` condition the verdict
+    drops."""
+    desired = desired_status(status, base, verdict, generation, now)
+    if verdict.drop_deprecated:
+        desired["conditions"] = [
+            c for c in desired["conditions"] if c.get("type") != Type.DEPRECATED
+        ]
+    return desired
+
+
+def deprecation(result: ProbeResult) -> Cond | None:
+    """The ``Deprecated`` condition from the lifecycle a check reported (None: none)."""
+    lifecycle = result.model.lifecycle if result.model is not None else None
+    if lifecycle is None:
+        return None
+    said = f"the provider reports {lifecycle.field} {lifecycle.word}"
+    if lifecycle.deprecated:
+        return (
+            TRUE,
+            lifecycle.reason,
+            f"{said}: the model is deprecated and will be retired; move agents to a "
+            "successor model",
+        )
+    return (FALSE, Reason.NOT_DEPRECATED, said)
+
+
+def resolved_fields(result: ProbeResult) -> dict[str, Any]:
+    """``resolvedModel`` and ``memberModels`` from a check's ``ModelDetails``."""
+    details = result.model
+    fields: dict[str, Any] = {}
+    if details is not None and details.resolved:
+        fields["resolvedModel"] = details.resolved
+    if details is not None and details.members:
+        fields["memberModels"] = list(details.members)
+    return fields
+
+
+def _availability_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     reason, message = result.reason, result.message
-    if result.ok and reason == Reason.DEPLOYMENT_NOT_VERIFIED:
+    if result.ok and reason in _UNVERIFIED:
         return ModelVerdict((TRUE, reason, message), provider_ready, (UNKNOWN, reason, message))
     if result.ok and not result.rate_limited:
         return ModelVerdict(
@@ -217,7 +304,7 @@ def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     if result.ok:
         note = f"{message} (the model's existence could not be confirmed)"
         return ModelVerdict((TRUE, reason, note), provider_ready, (UNKNOWN, reason, note))
-    if reason == Reason.MODEL_NOT_FOUND:
+    if reason in _UNUSABLE:
         return ModelVerdict((FALSE, reason, message), provider_ready, (FALSE, reason, message))
     return ModelVerdict((FALSE, reason, message), provider_ready, (UNKNOWN, reason, message))
 
@@ -234,7 +321,8 @@ class ModelReconciler:
     provider ``StatusWriter.latest`` (``setup`` passes it), so a Model reconciled while the
     provider's status write has not reached the cache yet judges the written status, not
     its stale predecessor (which would cost a second model check once the cache catches
-    up). The default is the cached object itself.
+    up). The default is the cached object itself. ``probes``/``requeue``: where checks run
+    and how their completion re-queues the Model, as for :class:`.ModelProviderReconciler`.
     """
 
     def __init__(
@@ -248,8 +336,12 @@ class ModelReconciler:
         schedule: Schedule | None = None,
         now: Callable[[], datetime] = utc_now,
         latest_provider: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        probes: ProbeRunner | None = None,
+        requeue: Callable[[Request], None] = no_requeue,
     ) -> None:
         """Create the reconciler (see the class docstring)."""
+        self.probes: ProbeRunner = probes if probes is not None else InlineProbes()
+        self.requeue = requeue
         self.models = models
         self.providers = providers
         self.latest_provider = latest_provider or _cached
@@ -272,7 +364,27 @@ class ModelReconciler:
         """
         if self.models.get_by(request.name, request.namespace) is None:
             self.due.forget(str(request))
+            self.probes.forget(_check_key(request))
         return await reconcile_latest(request, self.models, self.writer, self._reconcile)
+
+    async def _check(
+        self, namespace: str, p_spec: ModelProviderSpec, spec: ModelSpec
+    ) -> ProbeResult | SecretProblem:
+        """Read the provider's Secrets and check the model (in the in-flight table)."""
+        resolved, _ = await self.prober.resolve(namespace, secret_refs(p_spec))
+        if isinstance(resolved, SecretProblem):
+            return resolved
+        timeout = spec.settings.timeout_seconds if spec.settings is not None else None
+        target = build_target(
+            p_spec,
+            resolved,
+            timeout_seconds=timeout,
+            identity=self.prober.identity(namespace, p_spec),
+            namespace=namespace,
+            name=spec.provider_ref.name,
+        )
+        del resolved
+        return await self.prober.probe_model(target, spec.model)
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
         generation, status = generation_of(obj), status_of(obj)
@@ -285,6 +397,7 @@ class ModelReconciler:
             verdict = ModelVerdict(
                 (FALSE, Reason.INVALID_SPEC, describe_validation_error(exc)), why, why
             )
+            self.probes.forget(_check_key(request))
             await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
             return Result()
 
@@ -294,6 +407,7 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
+            self.probes.forget(_check_key(request))
             verdict = _provider_verdict(
                 Reason.PROVIDER_NOT_FOUND, f"{ref} not found", "no provider"
             )
@@ -302,6 +416,7 @@ class ModelReconciler:
 
         p_status = status_of(provider)
         if p_status.get("observedGeneration") != generation_of(provider):
+            self.probes.forget(_check_key(request))
             return Result()  # the provider's status write will bring this Model back
         base: dict[str, Any] = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
@@ -314,6 +429,7 @@ class ModelReconciler:
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
+            self.probes.forget(_check_key(request))
             cause = (
                 f"{p_ready.get('reason')}: {p_ready.get('message')}"
                 if p_ready is not None
@@ -346,31 +462,30 @@ class ModelReconciler:
         if not decision.probe and not status_consistent(status, base):
             decision, due = Decision(True, 0.0, "edited"), None
         if not decision.probe:
+            self.probes.forget(_check_key(request))
             self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
         log.debug("Checking model (%s)", decision.cause)
 
-        resolved, _ = await self.prober.resolve(namespace, secret_refs(p_spec))
-        if isinstance(resolved, SecretProblem):
+        checked_spec = p_spec
+        result = await self.probes.run(
+            _check_key(request),
+            namespace,
+            (uid, generation, digest),
+            lambda: self._check(namespace, checked_spec, spec),
+            lambda: self.requeue(request),
+        )
+        if result is None:
+            return Result()  # in flight: its completion brings the Model back
+        if isinstance(result, SecretProblem):
             verdict = ModelVerdict(
-                (FALSE, resolved.reason, resolved.message),
+                (FALSE, result.reason, result.message),
                 provider_ready,
-                _not_checked(resolved.reason),
+                _not_checked(result.reason),
             )
         else:
-            timeout = spec.settings.timeout_seconds if spec.settings is not None else None
-            target = build_target(
-                p_spec,
-                resolved,
-                timeout_seconds=timeout,
-                identity=self.prober.identity(namespace, p_spec),
-                namespace=namespace,
-                name=spec.provider_ref.name,
-            )
-            del resolved
-            result = await self.prober.probe_model(target, spec.model)
-            del target
             verdict = _check_verdict(result, provider_ready)
+            base.update(resolved_fields(result))
             log.log(
                 outcome_level(status, verdict.ready),
                 "Checked model: %s",
@@ -379,7 +494,7 @@ class ModelReconciler:
             )
         now = self.now()
         base["providerHash"] = digest
-        unchanged = desired_status(status, base, verdict, generation, now)
+        unchanged = model_status(status, base, verdict, generation, now)
         changed = status_patch(status, unchanged, MANAGED_MODEL_STATUS_FIELDS) is not None
         if changed or not status.get("lastCheckTime"):
             base["lastCheckTime"] = format_time(now)  # the outcome changes the status
@@ -409,10 +524,22 @@ class ModelReconciler:
     ) -> dict[str, Any]:
         """Write the desired status if it differs; emit transition events; return it."""
         generation = int(base["observedGeneration"])
-        desired = desired_status(status, base, verdict, generation, now or self.now())
+        desired = model_status(status, base, verdict, generation, now or self.now())
         if await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS):
             self._events(obj, status, verdict)
+            self._deprecation_event(obj, status, verdict)
         return desired
+
+    def _deprecation_event(
+        self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
+    ) -> None:
+        """One Warning ``ModelDeprecated`` when ``Deprecated`` turns True (not on re-checks)."""
+        if verdict.deprecated is None or verdict.deprecated[0] != TRUE:
+            return
+        before = find_condition(old.get("conditions"), Type.DEPRECATED)
+        if before is not None and before.get("status") == TRUE:
+            return
+        self.recorder.event(obj, "Warning", "ModelDeprecated", verdict.deprecated[2])
 
     def _events(
         self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
@@ -430,3 +557,7 @@ class ModelReconciler:
                 self.recorder.event(obj, "Normal", "ModelReady", message)
             return
         self.recorder.event(obj, "Warning", reason, message)
+
+
+def _check_key(request: Request) -> str:
+    return f"Model/{request}"

@@ -15,12 +15,16 @@ One reconcile of ``namespace/name``:
    transient failure (counted from the last probe, remembered in memory; after a restart,
    an overdue provider is due at a point within one interval). Not due → requeue for when
    it is; nothing written.
-5. Probe: GET the Secrets, validate the values (``InvalidSecret``, ``InvalidCACertificate``),
-   build the :class:`~flokoa_controller.providers.target.ProbeTarget` with the cloud
-   identity the spec uses (:mod:`.identity`: its ServiceAccount, its Secrets, or the
-   operator's own only where allowed), run the provider's free authenticated list call
-   (credentials from an identity obtained first; the identity reasons such as
-   ``AmbientIdentityNotAllowed`` mean nothing was sent), drop the values.
+5. Probe, outside the reconcile workers (:mod:`.probes_inflight`): the reconcile hands
+   the probe to the in-flight table and returns; the probe GETs the Secrets, validates the
+   values (``InvalidSecret``, ``InvalidCACertificate``), builds the
+   :class:`~flokoa_controller.providers.target.ProbeTarget` with the cloud identity the spec
+   uses (:mod:`.identity`: its ServiceAccount, its Secrets, or the operator's own only where
+   allowed), runs the provider's free authenticated list call (credentials from an identity
+   obtained first; identity reasons such as ``AmbientIdentityNotAllowed`` mean nothing was
+   sent) and drops the values; its completion re-queues the provider, and the next
+   reconcile takes the result — only if the UID, generation and ``secretHash`` it was
+   started with are still the current ones (else it starts anew).
 6. Compute the desired status — ``provider``, ``ready``, conditions ``Ready``,
    ``SecretResolved``, ``CredentialsValid``, ``EndpointReachable``, ``observedGeneration``,
    ``secretHash``, ``endpoint``, ``identity`` — and merge-patch ``/status`` only if it
@@ -28,8 +32,9 @@ One reconcile of ``namespace/name``:
    whose outcome changes nothing writes nothing (``lastProbeTime`` is the time of the last
    probe that changed the status). Events on transitions of ``Ready`` only.
 
-The workqueue never hands one key to two workers, so there is at most one probe per
-provider at a time; ``ProbeHTTP`` bounds the probes in flight per destination host.
+The in-flight table holds at most one probe per provider; it caps the probes running at
+once globally and per namespace and serves namespaces round-robin; ``ProbeHTTP`` bounds the
+probes in flight per destination host.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from flokoa_controller.controllers.conditions import (
     status_consistent,
 )
 from flokoa_controller.controllers.identity import identity_status
+from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
     Decision,
@@ -68,7 +74,11 @@ from flokoa_controller.controllers.schedule import (
     decide,
     revalidation,
 )
-from flokoa_controller.controllers.secrets import SecretProblem, resolve_from_cache
+from flokoa_controller.controllers.secrets import (
+    SecretKeyRef,
+    SecretProblem,
+    resolve_from_cache,
+)
 from flokoa_controller.controllers.specs import SpecCache, uid_of
 from flokoa_controller.controllers.status import (
     StatusWriter,
@@ -91,6 +101,7 @@ __all__ = [
     "Verdict",
     "describe_validation_error",
     "last_probe",
+    "no_requeue",
     "provider_type_of",
     "utc_now",
 ]
@@ -260,12 +271,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def no_requeue(request: Request) -> None:
+    """The reconcilers' default ``requeue`` (setup replaces it with the controller's
+    ``enqueue``; :class:`.InlineProbes` never calls it)."""
+
+
+_ProviderOutcome = tuple[ProbeResult | SecretProblem, str | None]
+"""What a provider probe hands back: its result (or the Secret problem found), and the
+``secretHash`` of the bytes it read."""
+
+
 class ModelProviderReconciler:
     """Reconciles ModelProviders (see the module docstring).
 
     ``providers``/``secrets``: the informer stores (Secrets as digests). ``writer``: status
     writes. ``prober``: Secret reads and probes. ``recorder``: events. ``schedule``: probe
     timing. ``now``: wall clock (UTC) for status timestamps and the probe schedule.
+    ``probes``: where probes run (``setup`` passes the shared :class:`.InFlightProbes`;
+    the default runs them inside the reconcile). ``requeue``: called with the request when
+    its probe finishes (``setup`` sets the controller's ``enqueue``).
     The due time of each provider's next probe is kept in memory (:class:`.DueTimes`).
     """
 
@@ -279,8 +303,12 @@ class ModelProviderReconciler:
         recorder: EventSink,
         schedule: Schedule | None = None,
         now: Callable[[], datetime] = utc_now,
+        probes: ProbeRunner | None = None,
+        requeue: Callable[[Request], None] = no_requeue,
     ) -> None:
         """Create the reconciler (see the class docstring)."""
+        self.probes: ProbeRunner = probes if probes is not None else InlineProbes()
+        self.requeue = requeue
         self.providers = providers
         self.secrets = secrets
         self.writer = writer
@@ -304,7 +332,25 @@ class ModelProviderReconciler:
         """
         if self.providers.get_by(request.name, request.namespace) is None:
             self.due.forget(str(request))
+            self.probes.forget(_probe_key(request))
         return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
+
+    async def _probe(
+        self, namespace: str, refs: list[SecretKeyRef], spec: ModelProviderSpec, name: str
+    ) -> _ProviderOutcome:
+        """Read the Secrets and probe (runs in the in-flight table, not in a worker)."""
+        resolved, read_hash = await self.prober.resolve(namespace, refs)
+        if isinstance(resolved, SecretProblem):
+            return resolved, read_hash
+        target = build_target(
+            spec,
+            resolved,
+            identity=self.prober.identity(namespace, spec),
+            namespace=namespace,
+            name=name,
+        )
+        del resolved
+        return await self.prober.probe_provider(target), read_hash
 
     async def _reconcile(self, request: Request, obj: dict[str, Any]) -> Result:
         generation, status = generation_of(obj), status_of(obj)
@@ -320,6 +366,7 @@ class ModelProviderReconciler:
             provider = provider_type_of(obj.get("spec"))
             if provider is not None:
                 base["provider"] = provider
+            self.probes.forget(_probe_key(request))
             await self._commit(obj, status, base, _invalid_spec_verdict(message), generation)
             return Result()
 
@@ -335,6 +382,7 @@ class ModelProviderReconciler:
         if status.get("lastProbeTime"):
             base["lastProbeTime"] = status["lastProbeTime"]
         if cached.problem is not None:
+            self.probes.forget(_probe_key(request))
             await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
             return Result()
 
@@ -354,24 +402,24 @@ class ModelProviderReconciler:
         if not decision.probe and not status_consistent(status, base):
             decision, due = Decision(True, 0.0, "edited"), None
         if not decision.probe:
+            self.probes.forget(_probe_key(request))
             self.due.set(key, uid, due)
             return Result(requeue_after=decision.requeue_after)
-        log.debug("Probing provider (%s)", decision.cause)
 
-        resolved, read_hash = await self.prober.resolve(namespace, refs)
-        if isinstance(resolved, SecretProblem):
-            verdict = _secret_verdict(resolved)
+        log.debug("Probing provider (%s)", decision.cause)
+        outcome = await self.probes.run(
+            _probe_key(request),
+            namespace,
+            (uid, generation, cached.secret_hash),
+            lambda: self._probe(namespace, refs, spec, request.name),
+            lambda: self.requeue(request),
+        )
+        if outcome is None:
+            return Result()  # in flight: its completion brings the provider back
+        result, read_hash = outcome
+        if isinstance(result, SecretProblem):
+            verdict = _secret_verdict(result)
         else:
-            target = build_target(
-                spec,
-                resolved,
-                identity=self.prober.identity(namespace, spec),
-                namespace=namespace,
-                name=request.name,
-            )
-            del resolved
-            result = await self.prober.probe_provider(target)
-            del target
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
             verdict = _probe_verdict(result, bool(refs), insecure, spec.service_account_name)
             log.log(
@@ -440,6 +488,10 @@ class ModelProviderReconciler:
             self.recorder.event(obj, "Warning", reason, message)
         else:
             self.recorder.event(obj, "Warning", "ProbeFailed", f"{reason}: {message}")
+
+
+def _probe_key(request: Request) -> str:
+    return f"ModelProvider/{request}"
 
 
 def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:

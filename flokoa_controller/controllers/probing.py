@@ -4,21 +4,29 @@
 referenced Secrets from the API server (in the object's own namespace only) and validates
 them; :meth:`Prober.probe_provider` and :meth:`Prober.probe_model` run the provider's free
 list/get call through the shared :class:`~flokoa_controller.providers.http.ProbeHTTP`, with
-an overall deadline, metrics, and a guard that turns any unexpected exception into a
+one overall deadline, metrics, and a guard that turns any unexpected exception into a
 ``ProbeError`` result whose message carries no secret (only the exception's type, never its
 text, is reported).
 
+Deadline: the tenant's ``timeoutSeconds`` is capped at ``max_timeout``
+(``--max-probe-timeout``, default 30 s) and that one figure bounds the *whole* probe —
+token exchange, credential calls, retries and the list/get call — and each request within
+it (:meth:`Prober.bounded`). A probe never holds anything longer than that.
+
 Secret values exist only inside one ``resolve → build_target → probe`` sequence of a
-reconcile; nothing here keeps them.
+probe; nothing here keeps them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+
+from yarl import URL
 
 from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.identity import AmbientPolicy, identity_of
@@ -41,9 +49,13 @@ from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
 from flokoa_controller.providers.target import Identity, ProbeTarget
 
-__all__ = ["ModelProbe", "Prober", "ProviderProbe"]
+__all__ = ["DEFAULT_MAX_PROBE_TIMEOUT", "ModelProbe", "Prober", "ProviderProbe"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PROBE_TIMEOUT = 30.0
+"""Seconds a whole probe may take at most, whatever the tenant's ``timeoutSeconds``
+(``--max-probe-timeout``)."""
 
 ProviderProbe = Callable[[ProbeTarget, ProbeHTTP], Awaitable[ProbeResult]]
 """``providers.probe_provider``'s signature."""
@@ -55,8 +67,9 @@ class Prober:
     """Reads Secrets and runs probes for the reconcilers (see the module docstring).
 
     ``client``: the API client (Secret reads). ``http``: the shared probe HTTP client.
-    ``deadline_factor``/``deadline_slack``: a whole probe (token exchange plus GET) is
-    abandoned after ``factor * timeoutSeconds + slack`` seconds and reported as ``Timeout``.
+    ``max_timeout``: the cap on the target's timeout; a whole probe (token exchange,
+    retries and GET) is abandoned after ``min(timeoutSeconds, max_timeout)`` seconds and
+    reported as ``Timeout``.
     ``probe_provider``/``probe_model``: the probe functions (the providers package's).
     ``ambient``: the namespaces allowed to use the operator's own cloud identity.
     """
@@ -66,8 +79,7 @@ class Prober:
         client: StatusClient,
         http: ProbeHTTP,
         *,
-        deadline_factor: float = 3.0,
-        deadline_slack: float = 5.0,
+        max_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT,
         probe_provider: ProviderProbe = default_probe_provider,
         probe_model: ModelProbe = default_probe_model,
         ambient: AmbientPolicy | None = None,
@@ -76,8 +88,9 @@ class Prober:
         self.ambient = ambient or AmbientPolicy()
         self.client = client
         self.http = http
-        self.deadline_factor = deadline_factor
-        self.deadline_slack = deadline_slack
+        if max_timeout <= 0:
+            raise ValueError("max_timeout must be positive")
+        self.max_timeout = max_timeout
         self._probe_provider = probe_provider
         self._probe_model = probe_model
 
@@ -110,21 +123,24 @@ class Prober:
         """The cloud identity ``spec``'s probes use in ``namespace`` (``ambient`` policy)."""
         return identity_of(spec, namespace, self.ambient)
 
-    def _deadline(self, target: ProbeTarget) -> float:
-        return self.deadline_factor * target.timeout + self.deadline_slack
+    def bounded(self, target: ProbeTarget) -> ProbeTarget:
+        """``target`` with its timeout capped at ``max_timeout``."""
+        if target.timeout <= self.max_timeout:
+            return target
+        return dataclasses.replace(target, timeout=self.max_timeout)
 
     async def _guarded(
         self, target: ProbeTarget, what: str, call: Callable[[], Awaitable[ProbeResult]]
     ) -> ProbeResult:
         start = time.monotonic()
-        deadline = self._deadline(target)
+        deadline = target.timeout
         try:
             async with asyncio.timeout(deadline):
                 return await call()
         except TimeoutError:
             return failure(
                 Reason.TIMEOUT,
-                f"{what} did not complete within {deadline:g}s",
+                f"{what}{_destination(target)} did not complete within {deadline:g}s",
                 url="",
                 duration=time.monotonic() - start,
             )
@@ -140,6 +156,7 @@ class Prober:
 
     async def probe_provider(self, target: ProbeTarget) -> ProbeResult:
         """Probe the provider's credentials and network path (counted in the metrics)."""
+        target = self.bounded(target)
         result = await self._guarded(
             target, "provider probe", lambda: self._probe_provider(target, self.http)
         )
@@ -149,11 +166,23 @@ class Prober:
 
     async def probe_model(self, target: ProbeTarget, model: str) -> ProbeResult:
         """Check that ``model`` exists at the provider (counted in the metrics)."""
+        target = self.bounded(target)
         result = await self._guarded(
             target, f'model check of "{model}"', lambda: self._probe_model(target, model, self.http)
         )
         MODEL_CHECKS.labels(target.kind, result.reason).inc()
         return result
+
+
+def _destination(target: ProbeTarget) -> str:
+    """`` of host:port`` of the target's endpoint override (nothing for the default one)."""
+    if not target.base_url:
+        return ""
+    try:
+        url = URL(target.base_url)
+    except ValueError:
+        return ""
+    return f" of {url.host}:{url.port}" if url.host else ""
 
 
 def _forget(values: SecretValues) -> None:

@@ -12,8 +12,14 @@
   work);
 - the ``model`` controller, watching Models and — through the index — their ModelProviders
   (every provider status change re-reconciles its Models);
-- the shared probe HTTP client, the event recorder and the readiness gauges (exported by the
-  leader only), started and stopped with the manager.
+- the shared probe HTTP client (with the administrator's destination policy:
+  ``--deny-destinations``/``--allow-destinations`` plus the built-in deny list and the
+  Kubernetes API server's own addresses), the event recorder and the readiness gauges
+  (exported by the leader only), started and stopped with the manager;
+- the probes in flight (:class:`.InFlightProbes`): both reconcilers hand their probes to
+  it, so probes run outside the reconcile workers, capped globally and per namespace and
+  served round-robin across namespaces; it lives while leading (a leader-only runnable)
+  and cancels every probe when the controllers stop.
 
 :func:`add_flags` adds the controllers' flags to ``flokoa-controller run``.
 """
@@ -30,16 +36,38 @@ from datetime import datetime
 from typing import Any, cast
 
 from flokoa_controller.controllers.identity import AmbientPolicy, KubeServiceAccountTokens
-from flokoa_controller.controllers.metrics import ReadinessCollector, register_collector
+from flokoa_controller.controllers.metrics import (
+    DeprecationCollector,
+    ReadinessCollector,
+    register_collector,
+)
 from flokoa_controller.controllers.model import ModelReconciler
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
-from flokoa_controller.controllers.probing import ModelProbe, Prober, ProviderProbe
+from flokoa_controller.controllers.probes_inflight import (
+    DEFAULT_MAX_CONCURRENT_PROBES,
+    DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE,
+    InFlightProbes,
+)
+from flokoa_controller.controllers.probing import (
+    DEFAULT_MAX_PROBE_TIMEOUT,
+    ModelProbe,
+    Prober,
+    ProviderProbe,
+)
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
 from flokoa_controller.controllers.status import StatusClient, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
+from flokoa_controller.providers.destinations import (
+    ALLOW_FLAG,
+    DEFAULT_DENIED_DESTINATIONS,
+    DENY_FLAG,
+    DestinationPolicy,
+    kubernetes_api_hosts,
+    parse_entries,
+)
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import (
     ENTRA_AUTHORITY,
@@ -135,6 +163,15 @@ def _positive_duration(text: str) -> float:
     return value
 
 
+def _destinations(text: str) -> str:
+    """Validate a destination entry (or a comma-separated list of them), returned unchanged."""
+    try:
+        parse_entries(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add the controllers' flags (each also settable as ``FLOKOA_<FLAG>``)."""
     group = parser.add_argument_group("ModelProvider and Model controllers")
@@ -160,6 +197,53 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default="10s",
         help="Bound on the connect phase (TCP, TLS, proxy CONNECT) of a probe request; the "
         "whole request is bounded by the provider's timeoutSeconds.",
+    )
+    add_env_flag(
+        group,
+        "--max-probe-timeout",
+        type=_positive_duration,
+        default="30s",
+        help="Cap on the timeoutSeconds of ModelProviders and Models (set by namespace "
+        "users): one deadline for a whole probe or model check, token exchange and "
+        "retries included.",
+    )
+    add_env_flag(
+        group,
+        "--max-concurrent-probes",
+        type=_positive_int,
+        default=str(DEFAULT_MAX_CONCURRENT_PROBES),
+        help="Most probes and model checks running at once; they run outside the "
+        "reconcile workers, so a slow endpoint holds a probe slot, never a worker.",
+    )
+    add_env_flag(
+        group,
+        "--max-concurrent-probes-per-namespace",
+        type=_positive_int,
+        default=str(DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE),
+        help="Most probes and model checks running at once for one namespace; free slots "
+        "go to the waiting namespaces in turn (round-robin), so one namespace cannot "
+        "take the capacity of the others.",
+    )
+    add_env_flag(
+        group,
+        DENY_FLAG,
+        type=_destinations,
+        repeatable=True,
+        default=[],
+        help="Destinations (CIDRs, addresses, host names, *.suffix patterns) probes and token "
+        "requests must never connect to, checked on the resolved address at connect time. "
+        "Added to the built-in list, which always applies: "
+        + ", ".join(DEFAULT_DENIED_DESTINATIONS).replace("%", "%%")
+        + " and the Kubernetes API server's own addresses. Private ranges stay allowed.",
+    )
+    add_env_flag(
+        group,
+        ALLOW_FLAG,
+        type=_destinations,
+        repeatable=True,
+        default=[],
+        help="Destinations allowed even when a deny entry (built-in or --deny-destinations) "
+        "matches, e.g. 127.0.0.0/8 for local fakes or 10.20.0.0/16 for a gateway subnet.",
     )
     add_identity_flags(parser)
 
@@ -275,6 +359,26 @@ class ControllerSettings:
     """Namespaces allowed to use the operator's own cloud identity."""
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     """Token endpoints, workload identity pool, allowed hosts."""
+    max_probe_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT
+    """Cap on the tenant's ``timeoutSeconds``: the deadline of a whole probe."""
+    max_concurrent_probes: int = DEFAULT_MAX_CONCURRENT_PROBES
+    """Probes running at once (outside the reconcile workers)."""
+    max_concurrent_probes_per_namespace: int = DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE
+    """Of them, at most this many for one namespace."""
+    deny_destinations: tuple[str, ...] = ()
+    """Destinations denied besides the built-in list (``--deny-destinations`` entries)."""
+    allow_destinations: tuple[str, ...] = ()
+    """Destinations allowed despite a deny entry (``--allow-destinations`` entries)."""
+
+    def destination_policy(self, kubernetes_server: str | None = None) -> DestinationPolicy:
+        """The probes' destination policy: the built-in deny list, these settings, and the
+        API server's hosts (``kubernetes_server``, the ClusterConfig URL, plus the
+        in-cluster ``KUBERNETES_SERVICE_HOST``)."""
+        return DestinationPolicy.build(
+            deny=self.deny_destinations,
+            allow=self.allow_destinations,
+            kubernetes_api=kubernetes_api_hosts(kubernetes_server),
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ControllerSettings:
@@ -298,6 +402,22 @@ class ControllerSettings:
                 if p.strip()
             ),
             identity=identity_settings_from_args(args),
+            max_probe_timeout=float(
+                getattr(args, "max_probe_timeout", None) or default.max_probe_timeout
+            ),
+            max_concurrent_probes=int(
+                getattr(args, "max_concurrent_probes", None) or default.max_concurrent_probes
+            ),
+            max_concurrent_probes_per_namespace=int(
+                getattr(args, "max_concurrent_probes_per_namespace", None)
+                or default.max_concurrent_probes_per_namespace
+            ),
+            deny_destinations=tuple(
+                getattr(args, "deny_destinations", None) or default.deny_destinations
+            ),
+            allow_destinations=tuple(
+                getattr(args, "allow_destinations", None) or default.allow_destinations
+            ),
         )
 
 
@@ -323,6 +443,8 @@ class Controllers:
     """The shared probe HTTP client."""
     recorder: EventRecorder
     """The event recorder."""
+    probes: InFlightProbes
+    """The probes in flight (shared by both reconcilers)."""
 
 
 def setup_controllers(
@@ -355,18 +477,26 @@ def setup_controllers(
 
     own_http = http is None
     broker = IdentityBroker(settings.identity, KubeServiceAccountTokens(client))
+    config = getattr(manager.client, "config", None)
     probe_http = http or ProbeHTTP(
         max_per_host=settings.probe_concurrency_per_host,
         connect_timeout=settings.probe_connect_timeout,
+        policy=settings.destination_policy(getattr(config, "server", None)),
         identity=broker,
     )
     recorder = EventRecorder(client, EVENT_COMPONENT)
     prober = Prober(
         status_client,
         probe_http,
+        max_timeout=settings.max_probe_timeout,
         probe_provider=probe_provider,
         probe_model=probe_model,
         ambient=AmbientPolicy.of(settings.ambient_identity_namespaces),
+    )
+    probes = InFlightProbes(
+        max_in_flight=settings.max_concurrent_probes,
+        max_per_namespace=settings.max_concurrent_probes_per_namespace,
+        grace_period=options.graceful_shutdown_timeout,
     )
 
     def holds_leadership() -> bool:
@@ -385,6 +515,7 @@ def setup_controllers(
         recorder=recorder,
         schedule=schedule,
         now=now,
+        probes=probes,
     )
     model_reconciler = ModelReconciler(
         models=models.store,
@@ -395,9 +526,13 @@ def setup_controllers(
         schedule=schedule,
         now=now,
         latest_provider=provider_writer.latest,
+        probes=probes,
     )
     provider_controller = manager.new_controller("modelprovider", provider_reconciler)
     model_controller = manager.new_controller("model", model_reconciler)
+    # a finished probe brings its object back to the workers
+    provider_reconciler.requeue = provider_controller.enqueue
+    model_reconciler.requeue = model_controller.enqueue
 
     def providers_of_secret(secret: dict[str, Any]) -> list[Request]:
         keys = providers.store.index_keys(PROVIDERS_BY_SECRET, key_of(secret))
@@ -408,6 +543,8 @@ def setup_controllers(
         return [_request(key) for key in sorted(keys)]
 
     # the watch's echo of a controller's own status write is not reconciled again
+    provider_writer.requeue = lambda key: provider_controller.enqueue(_request(key))
+    model_writer.requeue = lambda key: model_controller.enqueue(_request(key))
     provider_controller.watch(providers, predicates=[_not_own_write(provider_writer)])
     provider_controller.watch(secrets, providers_of_secret)
     model_controller.watch(models, predicates=[_not_own_write(model_writer)])
@@ -434,6 +571,7 @@ def setup_controllers(
                 models.store.list,
                 active=leading,
             ),
+            DeprecationCollector(models.store.list, active=leading),
         ):
             try:
                 unregister.append(register_collector(collector))
@@ -450,6 +588,7 @@ def setup_controllers(
                 await probe_http.close()
 
     manager.add_runnable(lifecycle, needs_leader=False)
+    manager.add_runnable(probes.serve, needs_leader=True)
     return Controllers(
         providers=providers,
         models=models,
@@ -460,13 +599,14 @@ def setup_controllers(
         model_reconciler=model_reconciler,
         http=probe_http,
         recorder=recorder,
+        probes=probes,
     )
 
 
 def _not_own_write(writer: StatusWriter) -> Predicate:
     """Let through every update but the echo of ``writer``'s own status write (a resync,
     ``old is new``, always passes)."""
-    return Predicate(update=lambda old, new: old is new or not writer.is_own_write(new))
+    return Predicate(update=lambda old, new: old is new or not writer.is_own_write(old, new))
 
 
 def _request(key: str) -> Request:

@@ -124,6 +124,19 @@ def _newer(candidate: str, than: str) -> bool:
     return candidate.isdigit() and than.isdigit() and int(candidate) > int(than)
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """A write of one key sent and not answered yet."""
+
+    based_on: str
+    """The resourceVersion it is locked on."""
+    uid: str
+    """The UID of the object written."""
+    early: str | None = None
+    """The resourceVersion of the update from ``based_on`` that the watch delivered before
+    the reply (dropped as this write's echo), if any."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Written:
     """The last write of one key: the object the API server returned, and its origin."""
@@ -159,6 +172,11 @@ class StatusWriter:
         self._written: dict[str, _Written] = {}
         self._echoes: dict[str, str] = {}
         """Per key, the resourceVersion of the last write whose watch event is still due."""
+        self._in_flight: dict[str, _InFlight] = {}
+        """Per key, the optimistically locked write awaiting its reply."""
+        self.requeue: Callable[[str], None] = lambda _key: None
+        """Called with a key whose update was taken for this writer's echo before the reply
+        showed it was more than that (``setup`` enqueues the key on the controller)."""
         self.handler = EventHandler(
             on_add=lambda obj, _initial: self._seen(obj),
             on_update=lambda _old, new: self._seen(new),
@@ -197,22 +215,39 @@ class StatusWriter:
         self._written.pop(key, None)
         self._echoes.pop(key, None)
 
-    def is_own_write(self, obj: Mapping[str, Any]) -> bool:
-        """Whether ``obj``, delivered by the informer, is exactly what this writer's last
-        write of it returned (same resourceVersion): the watch's echo of our own write.
+    def is_own_write(self, old: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
+        """Whether the update ``old`` → ``obj``, delivered by the informer, is the watch's
+        echo of this writer's own write: ``obj`` is exactly what the last write of it
+        returned (same resourceVersion), or — the watch can beat the reply, as a real
+        kube-apiserver's often does — a write of it is awaiting its reply and ``old`` is the
+        version that write is locked on.
 
         The reconcile that wrote it has already acted on that state (the write was
         optimistically locked, so nothing changed in between), so the controller's watch
         drops the echo instead of reconciling it again (a predicate in ``setup``). Each echo
         is recognised once; an event past it (the echo was folded into a later change, or a
-        relist skipped it) forgets it.
+        relist skipped it) forgets it. An update from the locked version seen before the
+        reply can only be this write's (the server takes one write per version): if the
+        write is refused (``Conflict``) or fails, its reconcile is requeued anyway; if the
+        reply shows a different version (a relist folded the echo into later changes),
+        :attr:`requeue` is called.
         """
-        if not self._echoes:
+        if not self._echoes and not self._in_flight:
             return False
         try:
             key = key_of(obj)
         except ValueError:
             return False
+        in_flight = self._in_flight.get(key)
+        if (
+            in_flight is not None
+            and in_flight.early is None
+            and _rv(old) == in_flight.based_on
+            and str(metadata_of(obj).get("uid") or "") == in_flight.uid
+        ):
+            in_flight.early = _rv(obj)
+            self._echoes.pop(key, None)  # older than the locked version: no longer due
+            return True
         echo = self._echoes.get(key)
         if echo is None:
             return False
@@ -273,6 +308,14 @@ class StatusWriter:
             body["metadata"] = {"resourceVersion": based_on}
         if not self.fence():
             raise NotLeading(f"not writing the status of {namespace}/{name}: lease not held")
+        in_flight: _InFlight | None = None
+        try:
+            own_key = key_of(obj)
+        except ValueError:
+            own_key = ""
+        if based_on and own_key:
+            in_flight = _InFlight(based_on, str(metadata.get("uid") or ""))
+            self._in_flight[own_key] = in_flight
         try:
             written = await self.client.patch(
                 self.rt, name, body, namespace, patch_type="merge", subresource="status"
@@ -280,7 +323,17 @@ class StatusWriter:
         except NotFound:
             log.debug("Object deleted before its status could be written")
             return False
+        finally:
+            if in_flight is not None and self._in_flight.get(own_key) is in_flight:
+                del self._in_flight[own_key]
         STATUS_UPDATES.labels(self.rt.kind).inc()
+        if in_flight is not None and in_flight.early is not None:
+            # the watch delivered the update from the locked version before this reply: the
+            # cache already shows this write (no record, no echo due) — or, when the reply
+            # names another version, more than this write, which must be reconciled
+            if isinstance(written, dict) and in_flight.early != _rv(written):
+                self.requeue(own_key)
+            return True
         if isinstance(written, dict) and _rv(written):
             try:
                 key = key_of(written)

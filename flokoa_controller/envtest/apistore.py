@@ -19,7 +19,6 @@ through it, so admission is identical either way:
 from __future__ import annotations
 
 import base64
-import binascii
 import bisect
 import contextlib
 import copy
@@ -32,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from flokoa_controller.envtest import crds, errors, managedfields, shapes
+from flokoa_controller.envtest import crds, errors, fielderrors, gocodec, managedfields, shapes
 from flokoa_controller.envtest.errors import StatusError
 from flokoa_controller.envtest.fielderrors import FieldError, invalid_status
 from flokoa_controller.envtest.patch import json_patch, merge_patch, strategic_merge_patch
@@ -109,7 +108,8 @@ class ListResult:
     def body(self) -> bytes:
         """The ``KindList`` JSON, joined from the cached item bytes."""
         meta: JSON = {"resourceVersion": self.resource_version}
-        if self.continue_token:
+        if self.continue_token or self.info.custom:
+            # an UnstructuredList's SetContinue("") keeps the empty key (typed lists omit it)
             meta["continue"] = self.continue_token
         if self.remaining is not None and self.continue_token:
             meta["remainingItemCount"] = self.remaining
@@ -129,15 +129,42 @@ def _encode_continue(rv: int, key: str) -> str:
 
 
 def _decode_continue(token: str) -> tuple[int, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = orjson.loads(base64.urlsafe_b64decode(padded))
-        if data.get("v") != "meta.k8s.io/v1":
-            raise ValueError("unsupported version")
-        rv = int(data["rv"])
-        start = str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise errors.bad_request(f"continue key is not valid: {exc}") from None
+    """kube's ``storage.DecodeContinue``, with its error texts (400 ``invalid continue token``)."""
+
+    def refuse(why: str) -> StatusError:
+        return errors.bad_request(f"invalid continue token: continue key is not valid{why}")
+
+    problem = gocodec.base64_error(token, url=True, padded=False)
+    if problem is not None:
+        raise refuse(f": {problem}")
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    problem = gocodec.json_syntax_error(raw)
+    if problem is not None:
+        raise refuse(f": {problem}")
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "bool"}.get(type(data), "number")
+        raise refuse(f": json: cannot unmarshal {kind} into Go value of type storage.continueToken")
+    for fld, want in (("v", str), ("rv", int), ("start", str)):
+        value = data.get(fld)
+        if value is not None and not isinstance(value, want):
+            go_type = "string" if want is str else "int64"
+            kind = {list: "array", dict: "object", str: "string", bool: "bool"}.get(
+                type(value), "number"
+            )
+            raise refuse(
+                f": json: cannot unmarshal {kind} into Go struct field continueToken.{fld} of "
+                f"type {go_type}"
+            )
+    version = data.get("v") or ""
+    if version != "meta.k8s.io/v1":
+        raise refuse(f": server does not recognize this encoded version {version}")
+    rv = data.get("rv") or 0
+    start = data.get("start") or ""
+    if rv == 0:
+        raise refuse(": incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    if not start:
+        raise refuse(": encoded start key empty (version meta.k8s.io/v1)")
     return rv, start[:-1] if start.endswith("\x00") else start
 
 
@@ -278,6 +305,12 @@ class APIStore:
                 f"the API version in the data ({api_version}) does not match the expected API "
                 f"version ({info.api_version})"
             )
+        if kind and kind != info.kind and info.custom:
+            # kube's customResourceValidator.ValidateTypeMeta, named after the body's kind
+            issue = fielderrors.invalid("kind", kind, f"must be {info.kind}")
+            meta = obj.get("metadata")
+            name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
+            raise StatusError(invalid_status(str(kind), info.group, name, [issue]))
         if kind and kind != info.kind:
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {info.kind}): "
@@ -295,25 +328,43 @@ class APIStore:
             )
         return obj
 
-    def _admit(self, info: ResourceInfo, obj: JSON, old: JSON | None, name: str) -> JSON:
+    def _admit(
+        self,
+        info: ResourceInfo,
+        obj: JSON,
+        old: JSON | None,
+        name: str,
+        update_issues: list[FieldError] | None = None,
+    ) -> JSON:
+        """Prepare and validate a write; 422 with every cause in kube's order.
+
+        kube's ``BeforeUpdate`` runs the object-meta update checks (``update_issues``) twice,
+        once in its common validation and once in the kind's ``ValidateUpdate``, so each of
+        those causes is listed twice (the message names it once). The causes a kind's strategy
+        reports first (object meta on create, the update checks on update) count as blocking
+        errors for CEL rules, like kube's ``hasBlockingErr``.
+        """
         strategy = info.strategy
+        updates = update_issues or []
         issues: list[FieldError] = []
         if strategy.prepare is not None:
             strategy.prepare(obj, old)
-        if strategy.admit is not None:
-            meta = obj.get("metadata")
-            admitted, schema_issues = strategy.admit(obj, old)
-            admitted["metadata"] = meta
-            admitted["apiVersion"] = obj.get("apiVersion")
-            admitted["kind"] = obj.get("kind")
-            obj = _ordered(admitted)
-            issues.extend(schema_issues)
         meta_issues = validate_object_meta(
             obj.get("metadata") or {},
             namespaced=info.namespaced,
             name_validator=strategy.name_validator,
         )
-        issues = meta_issues + issues
+        if strategy.admit is not None:
+            meta = obj.get("metadata")
+            admitted, schema_issues = strategy.admit(
+                obj, old, meta_issues if old is None else updates
+            )
+            admitted["metadata"] = meta
+            admitted["apiVersion"] = obj.get("apiVersion")
+            admitted["kind"] = obj.get("kind")
+            obj = _ordered(admitted)
+            issues.extend(schema_issues)
+        issues = meta_issues + updates + updates + issues
         if strategy.validate is not None:
             issues.extend(strategy.validate(obj, old))
         if issues:
@@ -577,6 +628,7 @@ class APIStore:
                     405,
                     "MethodNotAllowed",
                     "create not allowed while custom resource definition is terminating",
+                    {"group": info.group, "kind": info.plural},
                 )
             )
 
@@ -710,9 +762,7 @@ class APIStore:
                         "finalizers []string{" + ", ".join(f'"{f}"' for f in added) + "}",
                     )
                 )
-        if issues:
-            raise self._invalid(info, name, issues)
-        new = self._admit(info, new, old, name)
+        new = self._admit(info, new, old, name, issues)
         meta = new["metadata"]
         spec_fields = strategy.spec_fields
         if (
@@ -860,27 +910,28 @@ class APIStore:
             raise errors.not_found(info.plural, info.group, name)
         meta = current.obj["metadata"]
         pre = preconditions or {}
+        # kube's rest.BeforeDelete: the Conflict names the kind, not the resource
         if pre.get("uid") and pre["uid"] != meta.get("uid"):
             raise errors.conflict(
-                info.plural,
+                info.kind,
                 info.group,
                 name,
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
-                f"{meta.get('uid')}",
+                f"the UID in the precondition ({pre['uid']}) does not match the UID in record "
+                f"({meta.get('uid')}). The object might have been deleted and then recreated",
             )
         if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(current.rv):
             raise errors.conflict(
-                info.plural,
+                info.kind,
                 info.group,
                 name,
-                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                f"ResourceVersion in object meta: {current.rv}",
+                f"the ResourceVersion in the precondition ({pre['resourceVersion']}) does not "
+                f"match the ResourceVersion in record ({current.rv}). The object might have been "
+                "modified",
             )
         if info.bucket == "namespaces" and name in PROTECTED_NAMESPACES:
             raise errors.forbidden("namespaces", "", name, "this namespace may not be deleted")
         if dry_run:
-            view = self._view(info, current)
-            return Result(view[0], view[1], 200)
+            return self._dry_delete(info, current)
         ns = namespace if info.namespaced else ""
         if info.bucket == "namespaces":
             return self._delete_namespace(info, current)
@@ -899,13 +950,38 @@ class APIStore:
         if info.strategy.return_deleted_object:
             view = self._view(info, final)
             return Result(view[0], view[1], 200)
-        details: JSON = {"name": name}
+        return self._deleted_status(info, meta)
+
+    def _deleted_status(self, info: ResourceInfo, meta: JSON) -> Result:
+        """kube's ``finalizeDelete``: a Success Status naming the deleted object."""
+        details: JSON = {"name": meta["name"]}
         if info.group:
             details["group"] = info.group
         details["kind"] = info.plural
         details["uid"] = meta.get("uid")
         status = errors.status_body(200, "", "", details, status="Success")
         return Result(status, dumps(status), 200)
+
+    def _dry_delete(self, info: ResourceInfo, current: Record) -> Result:
+        """What the delete would answer, with nothing stored (``dryRun=All``)."""
+        meta = current.obj["metadata"]
+        if info.bucket == "namespaces" or meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                view = self._view(info, current)
+                return Result(view[0], view[1], 200)
+            marked = orjson.loads(current.raw)
+            marked_meta = marked["metadata"]
+            if marked_meta.get("generation"):
+                marked_meta["generation"] = int(marked_meta["generation"]) + 1
+            marked_meta["deletionTimestamp"] = self._now()
+            marked_meta["deletionGracePeriodSeconds"] = 0
+            if info.bucket == "namespaces":
+                marked.setdefault("status", {})["phase"] = "Terminating"
+            return Result(*self._dry_view(info, marked), code=200)
+        if info.strategy.return_deleted_object:
+            view = self._view(info, current)
+            return Result(view[0], view[1], 200)
+        return self._deleted_status(info, meta)
 
     def _mark_deleting(self, info: ResourceInfo, key: str, ns: str, current: Record) -> Record:
         new = orjson.loads(current.raw)
@@ -1024,6 +1100,8 @@ class APIStore:
         for existing in self.registry.by_bucket(bucket):
             if (existing.group, existing.version, existing.plural) not in wanted_keys:
                 self.registry.remove(existing.group, existing.version, existing.plural)
+        if wanted:
+            self.storage.open_bucket(bucket)
         for info in wanted:
             self.registry.add(info)
         self._registry_changed()

@@ -10,10 +10,9 @@ re-serialized in kube's formats.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
-from flokoa_controller.envtest import shapes
+from flokoa_controller.envtest import gocodec, shapes
 from flokoa_controller.envtest.errors import StatusError, bad_request
 from flokoa_controller.envtest.patch import MERGE_BY_VALUE, OBJECT_META_STRATEGIES
 from flokoa_controller.envtest.resources import (
@@ -97,12 +96,9 @@ def _secret_prepare(obj: JSON, old: JSON | None) -> None:
                 "Secret",
                 f"json: cannot unmarshal {type(value).__name__} into Go value of type []uint8",
             )
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise _decode_error(
-                "Secret", f"illegal base64 data at input byte {len(value) // 4 * 4}"
-            ) from None
+        problem = gocodec.base64_error(value)
+        if problem is not None:  # Go's encoding/json decodes []byte with StdEncoding
+            raise _decode_error("Secret", problem)
     string_data = obj.pop("stringData", None)
     if isinstance(string_data, dict):
         for key, value in string_data.items():
@@ -120,7 +116,7 @@ def _secret_validate(obj: JSON, old: JSON | None) -> list[FieldError]:
     data = obj.get("data") or {}
     total = 0
     for key, value in data.items():
-        issues.extend(invalid("data", key, e) for e in config_key(key))
+        issues.extend(invalid(f"data[{key}]", key, e) for e in config_key(key))
         total += len(base64.b64decode(value))
     if total > MAX_DATA_SIZE:
         issues.append(too_long("data", "", MAX_DATA_SIZE))
@@ -168,10 +164,14 @@ def _configmap_prepare(obj: JSON, old: JSON | None) -> None:
             )
         del key
     for value in (obj.get("binaryData") or {}).values():
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise _decode_error("ConfigMap", "illegal base64 data") from None
+        if not isinstance(value, str):
+            raise _decode_error(
+                "ConfigMap",
+                f"json: cannot unmarshal {type(value).__name__} into Go value of type []uint8",
+            )
+        problem = gocodec.base64_error(value)
+        if problem is not None:
+            raise _decode_error("ConfigMap", problem)
 
 
 def _configmap_validate(obj: JSON, old: JSON | None) -> list[FieldError]:
@@ -180,12 +180,12 @@ def _configmap_validate(obj: JSON, old: JSON | None) -> list[FieldError]:
     binary = obj.get("binaryData") or {}
     total = 0
     for key, value in data.items():
-        issues.extend(invalid("data", key, e) for e in config_key(key))
+        issues.extend(invalid(f"data[{key}]", key, e) for e in config_key(key))
         total += len(key) + len(value.encode())
     for key, value in binary.items():
-        issues.extend(invalid("binaryData", key, e) for e in config_key(key))
+        issues.extend(invalid(f"binaryData[{key}]", key, e) for e in config_key(key))
         if key in data:
-            issues.append(invalid("data", key, "duplicate of key present in binaryData"))
+            issues.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
         total += len(key) + len(base64.b64decode(value))
     if total > MAX_DATA_SIZE:
         issues.append(too_long("", "", MAX_DATA_SIZE))

@@ -87,6 +87,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     faults.add_argument(
         "--zombie-watches", action="store_true", help="keep watches open but send nothing"
     )
+    faults.add_argument(
+        "--refuse-streaming-list",
+        action="store_true",
+        help="answer streaming lists (sendInitialEvents) as kube-apiserver does over an etcd "
+        "without watch progress notifications (an ERROR event with a 500 Status)",
+    )
     faults.add_argument("--seed", type=int, default=None, help="seed of the random failures")
     p.set_defaults(handler=run)
     return p
@@ -113,6 +119,7 @@ async def serve(args: argparse.Namespace) -> None:
     api.faults.watch_max_seconds = args.watch_max_seconds
     api.faults.expire_watch_resumes = args.expire_watch_resumes
     api.faults.zombie_watches = args.zombie_watches
+    api.faults.refuse_streaming_list = args.refuse_streaming_list
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

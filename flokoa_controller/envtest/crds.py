@@ -343,11 +343,26 @@ def now_string(dt: Any) -> str:
 # --- custom resources ----------------------------------------------------------------------
 
 
+CUSTOM_RESOURCE_VERBS: tuple[str, ...] = (
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "create",
+    "update",
+    "watch",
+)
+"""A custom resource's verbs in the order kube's CRD discovery controller lists them."""
+
+
 def _cr_admit(schema: JSON) -> Admit:
     compiled = compile_schema(schema)
 
-    def admit(obj: JSON, old: JSON | None) -> tuple[JSON, list[FieldError]]:
-        return schema_admit(compiled, obj, old=old)
+    def admit(
+        obj: JSON, old: JSON | None, prior: list[FieldError]
+    ) -> tuple[JSON, list[FieldError]]:
+        return schema_admit(compiled, obj, old=old, prior=prior)
 
     return admit
 
@@ -398,7 +413,6 @@ def served_resources(crd: JSON) -> list[ResourceInfo]:
             smp=None,
             admit=_cr_admit(schema),
             unknown_fields=_cr_unknown(schema),
-            return_deleted_object=True,
             spec_fields=_spec_fields(frozenset(excluded)),
         )
         api_version = f"{group}/{version['name']}"
@@ -426,6 +440,7 @@ def served_resources(crd: JSON) -> list[ResourceInfo]:
                 view=view,
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
                 custom=True,
+                verbs=CUSTOM_RESOURCE_VERBS,
                 schema=schema,
                 storage_version=version["name"] == storage_version,
             )

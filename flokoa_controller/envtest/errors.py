@@ -20,7 +20,13 @@ def status_body(
     *,
     status: str = "Failure",
 ) -> JSON:
-    """A ``Status`` object (apiVersion v1) with the given code, reason, message and details."""
+    """A ``Status`` object (apiVersion v1) with the given code, reason, message and details.
+
+    ``details`` is left out when None, as kube's errors without details marshal
+    (``NewBadRequest``, ``NewResourceExpired``, negotiation errors); ``{}`` is kept
+    (``NewGenericServerResponse`` always carries one). A Success status has no message, reason
+    or code.
+    """
     body: JSON = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -28,12 +34,14 @@ def status_body(
         "status": status,
         "message": message,
         "reason": reason,
-        "details": details if details is not None else {},
-        "code": code,
     }
+    if details is not None:
+        body["details"] = details
+    body["code"] = code
     if status == "Success":
         body.pop("message")
         body.pop("reason")
+        body.pop("code")
     return body
 
 
@@ -76,11 +84,17 @@ def not_found(resource: str, group: str, name: str) -> StatusError:
     )
 
 
-def path_not_found() -> StatusError:
-    """404 for a path that names no resource."""
-    return StatusError(
-        status_body(404, "NotFound", "the server could not find the requested resource")
-    )
+PAGE_NOT_FOUND = "404 page not found\n"
+"""The plain-text body of kube-apiserver's mux for a path no handler serves."""
+
+
+class PageNotFound(Exception):
+    """A path no API handler serves: kube answers ``404 page not found`` as text/plain."""
+
+
+def path_not_found() -> PageNotFound:
+    """404 for a path that names no resource (unknown group, version or resource)."""
+    return PageNotFound(PAGE_NOT_FOUND)
 
 
 def already_exists(resource: str, group: str, name: str) -> StatusError:
@@ -118,12 +132,13 @@ def bad_request(message: str) -> StatusError:
 
 
 def method_not_allowed() -> StatusError:
-    """405 MethodNotAllowed."""
+    """405 MethodNotAllowed (``NewGenericServerResponse``: an empty details object)."""
     return StatusError(
         status_body(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
+            {},
         )
     )
 

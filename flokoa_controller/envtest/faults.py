@@ -3,6 +3,9 @@
 Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
 
 * ``latency`` — seconds added before every API request is answered;
+* ``write_reply_delay`` — seconds every write's reply is held after the write is stored: its
+  watch events reach watchers first, as a real kube-apiserver's watch often beats the reply
+  to the write (clients must not assume the reply comes first);
 * ``error_rate``, ``error_code`` (500, 503, 429 …), ``retry_after`` — fail that share of API
   requests (``error_verbs`` limits it to some verbs); ``fail_next(n)`` fails the next ``n``;
 * ``watch_max_seconds`` — every watch ends (cleanly) that long after it started;
@@ -10,6 +13,11 @@ Set attributes on ``api.faults`` (or pass CLI flags / ``POST /envtest/faults``):
   event with a 410 Expired ``Status``;
 * ``zombie_watches`` — watches stay open but send nothing (no events, no bookmarks) until
   dropped;
+* ``refuse_streaming_list`` — every streaming list (a watch with ``sendInitialEvents=true``) is
+  answered as kube-apiserver v1.32 with its default ``WatchList`` gate answers over an etcd
+  without progress notifications: ``200``, then one ERROR event carrying a ``500 InternalError``
+  ``Status`` ("a watch stream was requested by the client but the required storage feature
+  RequestWatchProgress is disabled"), and the end of the stream;
 * ``drop_watches()`` — reset every open watch connection now;
 * ``outage(seconds)`` — close the listening socket and every connection, reopen on the same
   port after ``seconds`` (clients see connection refused meanwhile).
@@ -32,6 +40,8 @@ class Faults:
 
     latency: float
     """Seconds of delay added to every API request."""
+    write_reply_delay: float
+    """Seconds a write's reply is held after the write (its watch events go out first)."""
     error_rate: float
     """Share (0..1) of API requests answered with ``error_code``."""
     error_code: int
@@ -46,6 +56,10 @@ class Faults:
     """Answer the next N watch resumes (a specific resourceVersion) with 410 Expired."""
     zombie_watches: bool
     """Keep watches open but silent."""
+    refuse_streaming_list: bool
+    """Answer every streaming list with kube-apiserver's ERROR event (a 500 ``Status``) for a
+    storage that cannot send watch progress notifications (what a real v1.32 server over
+    etcd 3.4 does)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
@@ -55,6 +69,7 @@ class Faults:
         self._outage_end: Callable[[float], Coroutine[Any, Any, None]] | None = None
         self._notify: Callable[[], None] = lambda: None
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -62,6 +77,7 @@ class Faults:
         self.watch_max_seconds = None
         self.expire_watch_resumes = 0
         self.zombie_watches = False
+        self.refuse_streaming_list = False
         self.outages = 0
         """Outages so far."""
 
@@ -73,6 +89,7 @@ class Faults:
     def reset(self) -> None:
         """Switch every knob off."""
         self.latency = 0.0
+        self.write_reply_delay = 0.0
         self.error_rate = 0.0
         self.error_code = 503
         self.retry_after = 1
@@ -80,6 +97,7 @@ class Faults:
         self.watch_max_seconds = None
         self.expire_watch_resumes = 0
         self.zombie_watches = False
+        self.refuse_streaming_list = False
         self._failures_left = 0
 
     def fail_next(self, count: int, code: int | None = None, retry_after: int | None = -1) -> None:
@@ -128,6 +146,7 @@ class Faults:
         """The knob values (for ``GET /envtest/faults``)."""
         return {
             "latency": self.latency,
+            "write_reply_delay": self.write_reply_delay,
             "error_rate": self.error_rate,
             "error_code": self.error_code,
             "retry_after": self.retry_after,
@@ -135,6 +154,7 @@ class Faults:
             "watch_max_seconds": self.watch_max_seconds,
             "expire_watch_resumes": self.expire_watch_resumes,
             "zombie_watches": self.zombie_watches,
+            "refuse_streaming_list": self.refuse_streaming_list,
             "fail_next": self._failures_left,
             "outages": self.outages,
         }
@@ -148,12 +168,14 @@ class Faults:
                 self.error_verbs = frozenset(value) if value is not None else None
             elif key in (
                 "latency",
+                "write_reply_delay",
                 "error_rate",
                 "error_code",
                 "retry_after",
                 "watch_max_seconds",
                 "expire_watch_resumes",
                 "zombie_watches",
+                "refuse_streaming_list",
             ):
                 setattr(self, key, value)
             else:

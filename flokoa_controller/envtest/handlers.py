@@ -22,7 +22,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from flokoa_controller.envtest import discovery, errors
+from flokoa_controller.envtest import discovery, errors, gocodec
 from flokoa_controller.envtest.apistore import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -32,7 +32,7 @@ from flokoa_controller.envtest.apistore import (
     ListResult,
     Options,
 )
-from flokoa_controller.envtest.audit import AuditEntry, AuditLog
+from flokoa_controller.envtest.audit import WRITE_VERBS, AuditEntry, AuditLog
 from flokoa_controller.envtest.errors import StatusError
 from flokoa_controller.envtest.faults import Faults
 from flokoa_controller.envtest.openapi import OpenAPICache
@@ -171,14 +171,22 @@ def parse_accept(header: str) -> list[MediaRange]:
     return out
 
 
+OUTPUT_TYPES = [JSON_TYPE, YAML_TYPE, PROTOBUF_TYPE]
+"""What a resource request may ask for in ``Accept`` (protobuf is answered as JSON)."""
+
+
 def negotiate_output(header: str) -> tuple[str, str]:
-    """(``json`` | ``table`` | ``partial``, meta.k8s.io version) from an Accept header."""
+    """(``json`` | ``yaml`` | ``table`` | ``partial``, meta.k8s.io version) from an Accept header.
+
+    Like kube's ``NegotiateOutputMediaType``: the first acceptable media range wins; nothing
+    acceptable is the 406 ``NotAcceptable``.
+    """
     for media in parse_accept(header or JSON_TYPE):
-        if media.type not in (JSON_TYPE, "*/*", "application/*", YAML_TYPE):
+        if media.type not in (JSON_TYPE, "*/*", "application/*", YAML_TYPE, PROTOBUF_TYPE):
             continue
         as_ = media.params.get("as")
         if as_ is None:
-            return "json", ""
+            return ("yaml" if media.type == YAML_TYPE else "json"), ""
         if media.params.get("g") != "meta.k8s.io":
             continue
         version = media.params.get("v", "v1")
@@ -188,7 +196,15 @@ def negotiate_output(header: str) -> tuple[str, str]:
             return "table", version
         if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return "partial", version
-    return "json", ""
+    raise errors.not_acceptable(OUTPUT_TYPES)
+
+
+def _yaml_body(raw: JSON | bytes) -> bytes:
+    """An answer as kube's YAML serializer writes it (JSON converted, keys sorted)."""
+    obj = orjson.loads(raw) if isinstance(raw, bytes) else raw
+    return yaml.safe_dump(
+        obj, default_flow_style=False, sort_keys=True, allow_unicode=True
+    ).encode()
 
 
 def _discovery_version(header: str) -> str | None:
@@ -241,10 +257,28 @@ def _json_response(
     return resp
 
 
-def _status_response(exc: StatusError) -> web.Response:
+def _object_response(
+    body: JSON | bytes, fmt: str, status: int = 200, *, warnings: list[str] | None = None
+) -> web.Response:
+    """An object or list answer in the negotiated encoding (JSON or YAML)."""
+    if fmt == "yaml":
+        return _json_response(_yaml_body(body), status, content_type=YAML_TYPE, warnings=warnings)
+    return _json_response(body, status, warnings=warnings)
+
+
+def _status_response(exc: StatusError, accept: str = "") -> web.Response:
+    """A failure's Status, in YAML when a resource request asked for YAML (kube's
+    ``ErrorNegotiated``), else JSON."""
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
+    try:
+        fmt = negotiate_output(accept)[0] if accept else "json"
+    except StatusError:
+        fmt = "json"
+    if fmt == "yaml":
+        body = _yaml_body(exc.body)
+        return _json_response(body, exc.code, content_type=YAML_TYPE, headers=headers)
     return _json_response(exc.body, exc.code, headers=headers)
 
 
@@ -252,10 +286,10 @@ def _int_param(query: dict[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be an integer') from None
+    problem = gocodec.parse_int_error(value)
+    if problem is not None:  # kube's query parameter conversion quotes strconv
+        raise errors.bad_request(problem)
+    return int(value)
 
 
 class APIHandler:
@@ -300,7 +334,12 @@ class APIHandler:
         try:
             response = await self._dispatch(request, info, query, entry)
         except StatusError as exc:
-            response = _status_response(exc)
+            accept = request.headers.get("Accept", "") if info.is_resource else ""
+            response = _status_response(exc, accept)
+        except errors.PageNotFound:
+            response = web.Response(body=errors.PAGE_NOT_FOUND.encode(), status=404)
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
+            response.headers["X-Content-Type-Options"] = "nosniff"
         except ConnectionError:
             raise
         except Exception as exc:  # a bug here must still look like kube's 500, and be logged
@@ -360,7 +399,10 @@ class APIHandler:
             if failure is not None:
                 raise failure
         if info.is_resource:
-            return await self._resource(request, info, query, entry)
+            response = await self._resource(request, info, query, entry)
+            if self.faults.write_reply_delay > 0 and info.verb in WRITE_VERBS:
+                await asyncio.sleep(self.faults.write_reply_delay)  # watchers hear it first
+            return response
         return await self._non_resource(request, path)
 
     def _authenticate(self, request: web.BaseRequest) -> None:
@@ -433,6 +475,8 @@ class APIHandler:
         if info is None:
             raise errors.path_not_found()
         if ri.subresource and ri.subresource not in info.subresources:
+            if info.custom:  # kube's crdHandler: NotFound of the object
+                raise errors.not_found(info.plural, info.group, ri.name)
             raise errors.path_not_found()
         if not info.namespaced and ri.namespace:
             raise errors.path_not_found()
@@ -444,12 +488,15 @@ class APIHandler:
             return await self._token_request(request, ri)
         if ri.subresource and ri.verb not in ("get", "update", "patch"):
             raise errors.method_not_allowed()
-        if ri.verb == "create" and ri.name:
+        if ri.verb == "create" and ri.name and not info.custom:
+            # built-ins register no POST on an item; kube's crdHandler creates from the body
+            # and ignores the name on the URL
             raise errors.method_not_allowed()
         if ri.verb not in info.verbs and ri.verb in ("deletecollection",):
             raise errors.method_not_allowed()
         namespace = ri.namespace if info.namespaced else ""
         accept = request.headers.get("Accept", "")
+        out, _ = negotiate_output(accept)  # 406 before anything is done, as kube
         if ri.verb == "get":
             obj, raw = self.store.get(info, namespace, ri.name)
             return self._render_one(info, obj, raw, accept, query)
@@ -469,11 +516,11 @@ class APIHandler:
         if ri.verb == "watch":
             return await self._watch(request, ri, info, query, entry)
         if ri.verb == "create":
-            body = await self._read_object(request)
+            body = await self._read_object(request, info.kind)
             res = self.store.create(info, namespace, body, self._options(request, query))
-            return _json_response(res.raw, res.code, warnings=res.warnings)
+            return _object_response(res.raw, out, res.code, warnings=res.warnings)
         if ri.verb == "update":
-            body = await self._read_object(request)
+            body = await self._read_object(request, info.kind)
             res = self.store.update(
                 info,
                 namespace,
@@ -482,15 +529,15 @@ class APIHandler:
                 self._options(request, query),
                 subresource=ri.subresource,
             )
-            return _json_response(res.raw, res.code, warnings=res.warnings)
+            return _object_response(res.raw, out, res.code, warnings=res.warnings)
         if ri.verb == "patch":
-            patch_type, patch = await self._read_patch(request)
+            patch_type, patch = await self._read_patch(request, info)
             opts = self._options(request, query)
             opts.force = _truthy(query.get("force"))
             res = self.store.patch(
                 info, namespace, ri.name, patch_type, patch, opts, subresource=ri.subresource
             )
-            return _json_response(res.raw, res.code, warnings=res.warnings)
+            return _object_response(res.raw, out, res.code, warnings=res.warnings)
         if ri.verb == "delete":
             options = await self._delete_options(request, query)
             res = self.store.delete(
@@ -501,7 +548,7 @@ class APIHandler:
                 preconditions=options["preconditions"],
                 propagation_policy=options["propagation"],
             )
-            return _json_response(res.raw, res.code)
+            return _object_response(res.raw, out, res.code)
         if ri.verb == "deletecollection":
             options = await self._delete_options(request, query)
             body = self.store.delete_collection(
@@ -511,14 +558,14 @@ class APIHandler:
                 field_selector=query.get("fieldSelector"),
                 dry_run=options["dry_run"],
             )
-            return _json_response(body)
+            return _object_response(body, out)
         raise errors.method_not_allowed()
 
     async def _token_request(self, request: web.BaseRequest, ri: RequestInfo) -> web.Response:
         """``serviceaccounts/NAME/token``: create only (kube's TokenREST)."""
         if ri.verb != "create" or self.issuer is None:
             raise errors.method_not_allowed()
-        body = await self._read_object(request)
+        body = await self._read_object(request, "TokenRequest")
         answer = create_token(self.issuer, self.get_core_object, ri.namespace, ri.name, body)
         return _json_response(answer, 201)
 
@@ -552,7 +599,7 @@ class APIHandler:
                 )
         return bool(values)
 
-    async def _read_object(self, request: web.BaseRequest) -> Any:
+    async def _read_object(self, request: web.BaseRequest, kind: str) -> Any:
         raw = await request.read()
         ctype = request.content_type or JSON_TYPE
         if not request.headers.get("Content-Type"):
@@ -561,8 +608,12 @@ class APIHandler:
             try:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
+                # kube's transformDecodeError around the JSON serializer's findKind
+                problem = gocodec.json_syntax_error(raw) or str(exc)
                 raise errors.bad_request(
-                    f"couldn't get version/kind; json parse error: {exc}"
+                    f"the object provided is unrecognized (must be of type {kind}): "
+                    f"couldn't get version/kind; json parse error: {problem} "
+                    f"({gocodec.summarize_data(raw)})"
                 ) from None
         if ctype == YAML_TYPE:
             try:
@@ -579,19 +630,23 @@ class APIHandler:
                 raise errors.bad_request(f"failed to decode protobuf body: {exc}") from None
         raise errors.unsupported_media_type(ctype, BODY_TYPES)
 
-    async def _read_patch(self, request: web.BaseRequest) -> tuple[str, Any]:
+    async def _read_patch(self, request: web.BaseRequest, info: ResourceInfo) -> tuple[str, Any]:
         ctype = request.content_type
-        if ctype not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
-            raise errors.unsupported_media_type(
-                ctype, [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
-            )
+        accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
+        if info.strategy.smp is not None:  # no strategic merge patch for custom resources
+            accepted.insert(2, STRATEGIC_PATCH)
+        if ctype not in accepted:
+            raise errors.unsupported_media_type(ctype, accepted)
         raw = await request.read()
         try:
             if ctype == APPLY_PATCH:
                 return ctype, yaml.safe_load(raw)
             return ctype, orjson.loads(raw)
-        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        except yaml.YAMLError as exc:
             raise errors.bad_request(f"error decoding patch: {exc}") from None
+        except orjson.JSONDecodeError as exc:
+            problem = gocodec.json_syntax_error(raw) or str(exc)
+            raise errors.bad_request(f"error decoding patch: {problem}") from None
 
     async def _delete_options(self, request: web.BaseRequest, query: dict[str, str]) -> JSON:
         body: JSON = {}
@@ -657,7 +712,7 @@ class APIHandler:
                 partial,
                 content_type=f"{JSON_TYPE};as=PartialObjectMetadata;v={version};g=meta.k8s.io",
             )
-        return _json_response(raw)
+        return _object_response(raw, fmt)
 
     def _render_list(self, page: ListResult, accept: str, query: dict[str, str]) -> web.Response:
         fmt, version = negotiate_output(accept)
@@ -685,7 +740,7 @@ class APIHandler:
                 body,
                 content_type=f"{JSON_TYPE};as=PartialObjectMetadataList;v={version};g=meta.k8s.io",
             )
-        return _json_response(page.body())
+        return _object_response(page.body(), fmt)
 
     # --- watch -------------------------------------------------------------------------------
 
@@ -757,7 +812,15 @@ class APIHandler:
         watch = Watch(self.store.storage, spec, render, handle)
         first: bytes | None = None
         cursor, initial = 0, False
-        if rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
+        if send_initial and self.faults.refuse_streaming_list:
+            # kube-apiserver answers 200 and ends the stream with one ERROR event (code 500)
+            first = error_line(
+                errors.internal_error(
+                    "a watch stream was requested by the client but the required storage "
+                    "feature RequestWatchProgress is disabled"
+                ).body
+            )
+        elif rv not in ("", "0") and not send_initial and self.faults.take_expired_resume():
             first = error_line(errors.too_old_resource_version(int(rv), self.store.storage.rv).body)
         else:
             try:

@@ -38,7 +38,7 @@ def unprocessable(detail: str) -> StatusError:
     went wrong (a failed ``test``, a missing path, an unknown op); ``detail`` says what did,
     for the exception's ``repr`` only.
     """
-    error = StatusError(status_body(422, "Invalid", UNPROCESSABLE_MESSAGE))
+    error = StatusError(status_body(422, "Invalid", UNPROCESSABLE_MESSAGE, {}))
     error.add_note(detail)
     return error
 

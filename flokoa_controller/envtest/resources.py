@@ -38,8 +38,11 @@ Prepare = Callable[[JSON, JSON | None], None]
 """Normalise an incoming object in place (``old`` is None on create)."""
 Validate = Callable[[JSON, JSON | None], list[FieldError]]
 """Field problems of an object (``old`` is None on create)."""
-Admit = Callable[[JSON, JSON | None], tuple[JSON, list[FieldError]]]
-"""Schema admission for custom resources: (pruned and defaulted object, problems)."""
+Admit = Callable[[JSON, JSON | None, list[FieldError]], tuple[JSON, list[FieldError]]]
+"""Schema admission for custom resources: (pruned and defaulted object, problems).
+
+The third argument lists the problems found before the schema ran (they can block CEL rules).
+"""
 UnknownFields = Callable[[JSON], list[str]]
 """Paths of fields the schema does not know (for ``fieldValidation=Strict``)."""
 
@@ -65,7 +68,7 @@ class Strategy:
     """Known fields of a built-in kind in its served form (unknown ones are reported, dropped)."""
     name_validator: NameValidator = dns1123_subdomain
     return_deleted_object: bool = False
-    """DELETE answers the object (custom resources, namespaces, CRDs) instead of a Status."""
+    """DELETE answers the object (namespaces, CRDs) instead of a Success Status."""
     allow_create_on_update: bool = False
     """PUT of a missing object creates it (Events)."""
     spec_fields: Callable[[JSON], Any] | None = None

@@ -26,7 +26,7 @@ expression text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from flokoa_controller.envtest.celrules import CelWalker
@@ -86,10 +86,13 @@ def admit(
     *,
     old: Mapping[str, Any] | None = None,
     prune: bool = True,
+    prior: Sequence[FieldError] = (),
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Prune, default and validate ``obj`` (a deep copy is returned with the errors).
 
     ``old`` is the stored object on update (enables transition rules and ratcheting).
+    ``prior`` are errors found before the schema (object meta): blocking ones skip the CEL
+    rules too, as in kube's custom resource strategy.
     """
     node = schema if isinstance(schema, CompiledSchema) else compile_schema(schema)
     if not isinstance(obj, Mapping):
@@ -101,7 +104,7 @@ def admit(
     if node.has_list_types and (old is None or not list_type_errors(old, node, "")):
         errors.extend(list_type_errors(work, node, ""))
     if node.has_rules:
-        if any(e.type in _BLOCKING for e in errors):
+        if any(e.type in _BLOCKING for e in [*prior, *errors]):
             errors.append(invalid(NIL_PATH, None, _RULES_SKIPPED))
         else:
             CelWalker(errors).walk(work, node, "", old if has_old else MISSING, None, root=True)

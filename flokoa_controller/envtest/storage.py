@@ -158,6 +158,18 @@ class Storage:
             self.buckets[name] = b
         return b
 
+    def open_bucket(self, name: str) -> Bucket:
+        """The bucket of a resource that starts being served now (a CRD became established).
+
+        Like the watch cache kube-apiserver starts for it, its history begins at the current
+        resourceVersion: a watch from an older one is 410 Expired.
+        """
+        b = self.buckets.get(name)
+        if b is None:
+            b = Bucket(name, compacted_rv=self.rv)
+            self.buckets[name] = b
+        return b
+
     def drop_bucket(self, name: str) -> None:
         """Forget a bucket entirely (its CRD is gone); its watches are woken to end."""
         b = self.buckets.pop(name, None)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import orjson
@@ -206,11 +206,23 @@ def require_tool(name: str) -> str:
     path = find_tool(name)
     if path is not None:
         return path
+    _missing(name, "not on PATH")
+
+
+def require_file(path: Path) -> Path:
+    """``path`` if it exists; else the calling test is skipped, or failed when
+    ``FLOKOA_REQUIRE_TOOLS=1`` (files kept beside the repository, such as ``../shared``)."""
+    if path.exists():
+        return path
+    _missing(str(path), "missing")
+
+
+def _missing(what: str, why: str) -> NoReturn:
     import pytest  # only here: ``dev`` imports this module without the test dependencies
 
     if os.environ.get("FLOKOA_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{name} is required (FLOKOA_REQUIRE_TOOLS=1) but not on PATH")
-    pytest.skip(f"{name} is not on PATH")
+        pytest.fail(f"{what} is required (FLOKOA_REQUIRE_TOOLS=1) but {why}")
+    pytest.skip(f"{what} is {why}")
 
 
 def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:

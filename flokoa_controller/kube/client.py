@@ -1,4 +1,11 @@
-"""`KubeClient`: an asyncio client of the Kubernetes REST API over one pooled aiohttp session.
+"""`KubeClient`: an asyncio client of the Kubernetes REST API over pooled aiohttp sessions.
+
+- Three connection pools, so that nothing waits behind what it must not: watches have a pool
+  of their own (each open watch holds one connection for minutes: with three informers per
+  watched namespace they would otherwise take the pool that writes and GETs use); Leases
+  (leader election) have a small pool of their own, so a renewal never waits for a
+  connection behind status writes, Secret GETs or lists; everything else shares the main
+  pool (`ClientOptions.pool_limit`).
 
 - JSON bodies are encoded and decoded with orjson.
 - Transient failures are retried as `flokoa_controller.kube.retry` documents; a 401 makes
@@ -64,6 +71,15 @@ DEFAULT_FIELD_MANAGER = "flokoa-controller"
 
 _MAX_REMEMBERED_WARNINGS = 256
 
+_LEASE_PATH_PREFIX = "/apis/coordination.k8s.io/"
+"""Requests under this path (Leases: leader election) use the Lease pool."""
+
+
+def _opened(session: aiohttp.ClientSession | None) -> aiohttp.ClientSession:
+    if session is None or session.closed:
+        raise RuntimeError("KubeClient is not open: use `async with KubeClient(...)`")
+    return session
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -74,7 +90,14 @@ class ClientOptions:
     request_timeout: float = 60.0
     """Total seconds for a non-watch request, response body included."""
     pool_limit: int = 100
-    """Most simultaneous connections (each open watch holds one)."""
+    """Most simultaneous connections of requests other than watches and Leases."""
+    watch_pool_limit: int = 0
+    """Most simultaneous watch connections (0: no limit). Each open watch holds one
+    connection; how many there are is decided by the informers (one per resource and
+    watched namespace), so a limit would only make the last watches wait forever."""
+    lease_pool_limit: int = 2
+    """Most simultaneous connections of Lease requests (leader election: one at a time),
+    kept apart so that a renewal never queues behind other requests."""
     keepalive_timeout: float = 30.0
     """Seconds an idle pooled connection is kept for reuse."""
     tcp_keepalive: float | None = 30.0
@@ -167,6 +190,8 @@ class KubeClient:
         self._latencies: dict[str, Any] = {}
         """Labelled children of the latency histogram, by verb."""
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
+        self._lease_session: aiohttp.ClientSession | None = None
         self._warnings_seen: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -186,17 +211,23 @@ class KubeClient:
         await self.close()
 
     def open(self) -> None:
-        """Create the pooled session (needs a running event loop); idempotent."""
+        """Create the pooled sessions (needs a running event loop); idempotent."""
         if self._session is not None and not self._session.closed:
             return
         opts = self.options
         ssl_context = self.config.ssl_context()
+        self._session = self._new_session(opts.pool_limit, ssl_context)
+        self._watch_session = self._new_session(opts.watch_pool_limit, ssl_context)
+        self._lease_session = self._new_session(opts.lease_pool_limit, ssl_context)
+
+    def _new_session(self, limit: int, ssl_context: Any) -> aiohttp.ClientSession:
+        opts = self.options
         connector = aiohttp.TCPConnector(
-            limit=opts.pool_limit,
+            limit=limit,
             keepalive_timeout=opts.keepalive_timeout,
             ssl=ssl_context if ssl_context is not None else True,
         )
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
                 total=opts.request_timeout,
@@ -209,17 +240,32 @@ class KubeClient:
         )
 
     async def close(self) -> None:
-        """Close the pooled session and its connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the pooled sessions and their connections."""
+        sessions = (self._session, self._watch_session, self._lease_session)
+        self._session = self._watch_session = self._lease_session = None
+        for session in sessions:
+            if session is not None:
+                await session.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The pooled aiohttp session (raises if the client is not open)."""
-        if self._session is None or self._session.closed:
-            raise RuntimeError("KubeClient is not open: use `async with KubeClient(...)`")
-        return self._session
+        """The main pooled aiohttp session (raises if the client is not open)."""
+        return _opened(self._session)
+
+    @property
+    def watch_session(self) -> aiohttp.ClientSession:
+        """The session of watches (raises if the client is not open)."""
+        return _opened(self._watch_session)
+
+    @property
+    def lease_session(self) -> aiohttp.ClientSession:
+        """The session of Lease requests (raises if the client is not open)."""
+        return _opened(self._lease_session)
+
+    def _session_for(self, path: str) -> aiohttp.ClientSession:
+        if path.startswith(_LEASE_PATH_PREFIX):
+            return self.lease_session
+        return self.session
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -313,7 +359,7 @@ class KubeClient:
             started = time.perf_counter()
             code = TRANSPORT_ERROR_CODE
             try:
-                async with self.session.request(
+                async with self._session_for(path).request(
                     verb,
                     url,
                     params=params,
@@ -610,7 +656,7 @@ class KubeClient:
             started = time.perf_counter()
             code = TRANSPORT_ERROR_CODE
             try:
-                resp = await self.session.request(
+                resp = await self.watch_session.request(
                     "GET",
                     url,
                     params=params,

@@ -2,12 +2,14 @@
 
 Auth is `x-api-key: KEY` with the required `anthropic-version` header (`anthropic_version`,
 default `2023-06-01`). A base URL that already ends in `/v1` is not given a second one.
+The model check reports the dated ID an alias resolves to (`ProbeResult.model`).
 """
 
 from __future__ import annotations
 
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.models import with_resolved_id
+from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.providers.target import DEFAULT_ANTHROPIC_BASE_URL, ProbeTarget
 
@@ -33,8 +35,9 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """Get one model: 404 means no such model."""
-    return await probe_get(
+    """Get one model: 404 means no such model. An alias (`claude-sonnet-4-0`) is answered
+    with the dated model it points to (`claude-sonnet-4-20250514`): `ModelDetails.resolved`."""
+    result, body = await probe_json(
         http,
         target,
         "model",
@@ -42,3 +45,4 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
         _headers(target),
         subject=f'model "{model}"',
     )
+    return with_resolved_id(result, body, model)

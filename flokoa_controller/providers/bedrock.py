@@ -1,4 +1,5 @@
-"""AWS Bedrock: SigV4-signed `GET /foundation-models` and `GET /foundation-models/{id}`.
+"""AWS Bedrock: SigV4-signed `GET /foundation-models` (the provider probe) and the model
+check of `bedrock_models.py` (inference profiles, foundation models and their availability).
 
 Credentials come from `http.identity` (`providers.identity`): static keys from the tenant's
 Secret, the ModelProvider's ServiceAccount (IRSA convention: `AssumeRoleWithWebIdentity`) or,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -27,7 +29,7 @@ from botocore.credentials import Credentials
 
 from flokoa_controller.providers.http import ProbeHTTP, build_headers
 from flokoa_controller.providers.identity import IdentityError, check_identity
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.probe import join_url, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, failure
 from flokoa_controller.providers.target import AWSCredentials, BedrockSettings, ProbeTarget
 
@@ -60,13 +62,6 @@ def resolve_endpoint(target: ProbeTarget, http: ProbeHTTP) -> str:
     return endpoints[0] if endpoints else default_endpoint(_settings(target).region)
 
 
-def endpoint_url(target: ProbeTarget, base: str, model: str | None = None) -> str:
-    """The ListFoundationModels (`model` None) or GetFoundationModel URL."""
-    if model is None:
-        return join_url(base, "foundation-models")
-    return join_url(base, "foundation-models", model)
-
-
 def default_endpoint(region: str) -> str:
     """Bedrock's public endpoint for `region` (what botocore resolves without overrides)."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
@@ -84,12 +79,18 @@ def sign(target: ProbeTarget, url: str, credentials: AWSCredentials) -> dict[str
     return {name: str(value) for name, value in request.headers.items()}
 
 
-async def _probe(
-    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
-) -> ProbeResult:
+async def bedrock_get(
+    target: ProbeTarget,
+    http: ProbeHTTP,
+    check: Check,
+    segments: tuple[str, ...],
+    *,
+    subject: str = "",
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """One authenticated control-plane GET of `{endpoint}/{segments}` (SigV4, or the API
+    key as Bearer) and the JSON object of a successful answer."""
     started = time.monotonic()
-    subject = f'model "{model}"' if model is not None else ""
-    url = endpoint_url(target, resolve_endpoint(target, http), model)
+    url = join_url(resolve_endpoint(target, http), *segments)
     if target.api_key:
         headers = {"Authorization": f"Bearer {target.api_key}"}
         extra: tuple[str, ...] = ()
@@ -104,10 +105,10 @@ async def _probe(
                 url="",
                 duration=time.monotonic() - started,
                 secrets=target.secret_values(),
-            )
+            ), None
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_access_key, frozen.session_token) if v)
-    result = await probe_get(
+    result, body = await probe_json(
         http,
         target,
         check,
@@ -118,6 +119,15 @@ async def _probe(
         extra_secrets=extra,
         missing_model_markers=MISSING_MODEL_MARKERS,
     )
+    return result, body
+
+
+async def _probe(
+    target: ProbeTarget, http: ProbeHTTP, check: Check, model: str | None
+) -> ProbeResult:
+    segments = ("foundation-models",) if model is None else ("foundation-models", model)
+    subject = f'model "{model}"' if model is not None else ""
+    result, _body = await bedrock_get(target, http, check, segments, subject=subject)
     return result
 
 
@@ -127,5 +137,9 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """GetFoundationModel: 404 means no such model in this region."""
-    return await _probe(target, http, "model", model)
+    """The model check of `providers/bedrock_models.py`: inference profiles with
+    GetInferenceProfile, foundation models with GetFoundationModel and
+    GetFoundationModelAvailability."""
+    from flokoa_controller.providers.bedrock_models import check_model
+
+    return await check_model(target, model, http)

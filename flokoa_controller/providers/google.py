@@ -16,11 +16,13 @@ Nothing is sent when the identity policy refuses the target (`check_identity`).
 - Provider probe: `GET {base}/v1/projects/{project}/locations/{location}/models?pageSize=1`,
   the project's model-registry list. It is free and checks the token, the project, the region
   and the `aiplatform.models.list` permission at once (a wrong project or region is 403/404).
-  For location `global`, which has no model registry, it is the publisher-model GET of
-  `VERTEX_PROBE_MODEL` instead.
-- Model probe: `GET {base}/v1beta1/publishers/{publisher}/models/{model}`; `model` may be
-  `gemini-2.0-flash` (publisher `google`), `anthropic/claude-...` or the full
-  `publishers/{publisher}/models/{model}` name.
+  For location `global`, which has no model registry, it is `countTokens` of
+  `VERTEX_PROBE_MODEL` in the project instead (`POST .../projects/{project}/locations/global/
+  publishers/google/models/{model}:countTokens`: free, no generation; it checks the token,
+  the project and the `aiplatform.endpoints.predict` permission).
+- Model probe: `providers/vertex_models.py` (the publisher-model GET, then `countTokens` in
+  the project for Google models); `model` may be `gemini-2.0-flash` (publisher `google`),
+  `anthropic/claude-...` or the full `publishers/{publisher}/models/{model}` name.
 
 `{base}` is `base_url`, else `https://{location}-aiplatform.googleapis.com`
 (`https://aiplatform.googleapis.com` for `global`).
@@ -30,11 +32,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import CLOUD_PLATFORM_SCOPE as CLOUD_PLATFORM_SCOPE
 from flokoa_controller.providers.identity import IdentityError, check_identity
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
 
@@ -119,11 +122,34 @@ def vertex_model_url(target: ProbeTarget, model: str) -> str:
     return join_url(vertex_base(target), "v1beta1", "publishers", publisher, "models", name)
 
 
+def count_tokens_url(target: ProbeTarget, model: str) -> str:
+    """The project-scoped `countTokens` URL of Google model `model` (no generation, free)."""
+    assert target.vertex is not None
+    url = join_url(
+        vertex_base(target),
+        "v1",
+        "projects",
+        target.vertex.project_id,
+        "locations",
+        target.vertex.location,
+        "publishers",
+        "google",
+        "models",
+        model,
+    )
+    return f"{url}:countTokens"
+
+
+COUNT_TOKENS_BODY = b'{"contents":[{"role":"user","parts":[{"text":"ping"}]}]}'
+"""The request body of a `countTokens` check (one short user turn)."""
+
+
 def vertex_provider_url(target: ProbeTarget) -> str:
-    """The provider-probe URL (project model-registry list, or a publisher model)."""
+    """The provider-probe URL: the project's model-registry list, or for `global` (no
+    registry) `countTokens` of `VERTEX_PROBE_MODEL` in the project (POST)."""
     assert target.vertex is not None
     if target.vertex.location == "global":
-        return vertex_model_url(target, VERTEX_PROBE_MODEL)
+        return count_tokens_url(target, VERTEX_PROBE_MODEL)
     return join_url(
         vertex_base(target),
         "v1",
@@ -145,9 +171,18 @@ async def access_token(target: ProbeTarget, http: ProbeHTTP, *, fresh: bool = Fa
         raise CredentialError(exc.reason, exc.message, exc.url) from None
 
 
-async def _vertex_probe(
-    target: ProbeTarget, http: ProbeHTTP, url: str, check: Check, subject: str
-) -> ProbeResult:
+async def vertex_call(
+    target: ProbeTarget,
+    http: ProbeHTTP,
+    url: str,
+    check: Check,
+    subject: str,
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """One Vertex AI request with the target's access token, and the JSON object of a
+    successful answer."""
     started = time.monotonic()
     try:
         check_identity(target, url, http.identity.settings)
@@ -159,7 +194,7 @@ async def _vertex_probe(
             url="",
             duration=time.monotonic() - started,
             secrets=target.secret_values(),
-        )
+        ), None
     except CredentialError as exc:
         return failure(
             exc.reason,
@@ -167,18 +202,20 @@ async def _vertex_probe(
             url=exc.url if "://" in exc.url else "",
             duration=time.monotonic() - started,
             secrets=target.secret_values(),
-        )
-    result = await probe_get(
+        ), None
+    result, body = await probe_json(
         http,
         target,
         check,
         url,
         {"Authorization": f"Bearer {token}"},
+        method=method,
+        data=data,
         subject=subject,
         started=started,
         extra_secrets=(token,),
     )
-    return result
+    return result, body
 
 
 # --- probes --------------------------------------------------------------------------------
@@ -187,7 +224,15 @@ async def _vertex_probe(
 async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
     """Gemini: list models with the API key. Vertex: token, then the project model list."""
     if target.flavor == "vertex":
-        return await _vertex_probe(target, http, vertex_provider_url(target), "provider", "")
+        assert target.vertex is not None
+        url = vertex_provider_url(target)
+        if target.vertex.location == "global":
+            result, _ = await vertex_call(
+                target, http, url, "provider", "", method="POST", data=COUNT_TOKENS_BODY
+            )
+        else:
+            result, _ = await vertex_call(target, http, url, "provider", "")
+        return result
     return await probe_get(
         http,
         target,
@@ -199,10 +244,12 @@ async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
 
 
 async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> ProbeResult:
-    """Gemini: get `models/{model}`. Vertex: get the publisher model."""
+    """Gemini: get `models/{model}`. Vertex: `providers/vertex_models.py`."""
     subject = f'model "{model}"'
     if target.flavor == "vertex":
-        return await _vertex_probe(target, http, vertex_model_url(target, model), "model", subject)
+        from flokoa_controller.providers.vertex_models import check_model
+
+        return await check_model(target, model, http)
     return await probe_get(
         http,
         target,

@@ -19,6 +19,10 @@ It sends requests exactly as real traffic to the provider would be sent:
 - At most `max_per_host` requests in flight per destination (scheme, host, port).
 - Redirects are never followed (a redirect would carry credentials to another URL); the
   caller reports them.
+- The administrator's `DestinationPolicy` (`providers.destinations`) on every connection of
+  the session: its resolver, socket factory and request-start hook refuse a denied
+  destination before a byte is sent (`DestinationNotAllowed`); `check_destination()` is
+  the same check for code that connects elsewhere.
 
 Transport failures are raised as `TransportError` carrying the probe `Reason`.
 """
@@ -37,10 +41,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
 
 from flokoa_controller import __version__
+from flokoa_controller.providers.destinations import (
+    VIA_PROXY,
+    DestinationNotAllowed,
+    DestinationPolicy,
+    PolicyResolver,
+    policy_socket_factory,
+    policy_trace_config,
+)
 from flokoa_controller.providers.result import Reason
 from flokoa_controller.providers.target import ProbeTarget, TLSSettings
 
@@ -179,8 +192,24 @@ def _destination(url: URL) -> str:
     return f"{url.scheme}://{url.host}:{url.port}"
 
 
+def _refused(exc: BaseException) -> DestinationNotAllowed | None:
+    """The `DestinationNotAllowed` behind `exc` (aiohttp may wrap it), if any."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, DestinationNotAllowed):
+            return current
+        inner = getattr(current, "os_error", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+        seen += 1
+    return None
+
+
 def _classify(exc: BaseException, url: URL, proxy: URL | None) -> TransportError:
     where = f"{url.host}:{url.port}"
+    refused = _refused(exc)
+    if refused is not None:
+        return TransportError(Reason.DESTINATION_NOT_ALLOWED, refused.message)
     via = f" via proxy {proxy.host}:{proxy.port}" if proxy is not None else ""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return TransportError(
@@ -228,8 +257,13 @@ class ProbeHTTP:
     - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
     - `max_body`: bytes of a response body kept (the rest is not read).
     - `identity`: the `IdentityBroker` that obtains credentials from cloud identities and
-      service-account keys (token requests go through this client too); by default one
-      with the operator environment's settings and no ServiceAccount access.
+      service-account keys (token requests go through this client too, so the destination
+      policy applies to them); by default one with the operator environment's settings and
+      no ServiceAccount access.
+    - `policy`: the administrator's `DestinationPolicy` (default: the built-in deny list,
+      which refuses loopback — tests and `dev` pass one allowing `127.0.0.0/8`).
+    - `resolver`: the aiohttp resolver names are looked up with (default aiohttp's); the
+      policy checks what it answers.
     """
 
     def __init__(
@@ -240,8 +274,12 @@ class ProbeHTTP:
         max_contexts: int = 64,
         max_body: int = 8 << 20,
         identity: IdentityBroker | None = None,
+        policy: DestinationPolicy | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.max_per_host = max_per_host
+        self.policy = policy if policy is not None else DestinationPolicy.default()
+        self._resolver = resolver
         self.connect_timeout = connect_timeout
         self.max_body = max_body
         self._max_contexts = max_contexts
@@ -249,6 +287,8 @@ class ProbeHTTP:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._proxy_env: tuple[tuple[str | None, ...], dict[str, str]] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._policy_resolver: PolicyResolver | None = None
+        self._own_resolver = False
         self._closed = False
         self._identity = identity
 
@@ -278,6 +318,11 @@ class ProbeHTTP:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        resolver, self._policy_resolver = self._policy_resolver, None
+        if resolver is not None:
+            await resolver.close()  # and the inner one
+        elif self._own_resolver and self._resolver is not None:
+            await self._resolver.close()
         self._contexts.clear()
         if self._identity is not None:
             self._identity.close()
@@ -306,13 +351,46 @@ class ProbeHTTP:
         if self._closed:
             raise RuntimeError("ProbeHTTP is closed")
         if self._session is None:
+            inner = self._resolver if self._resolver is not None else aiohttp.DefaultResolver()
+            self._resolver = inner
+            self._policy_resolver = PolicyResolver(self.policy, inner)
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=self.max_per_host, ttl_dns_cache=30
+                limit=0,
+                limit_per_host=self.max_per_host,
+                ttl_dns_cache=30,
+                resolver=self._policy_resolver,
+                socket_factory=policy_socket_factory(self.policy),
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, auto_decompress=True
+                connector=connector,
+                trust_env=False,
+                auto_decompress=True,
+                trace_configs=[
+                    policy_trace_config(self.policy, inner, lookup_timeout=self.connect_timeout)
+                ],
             )
         return self._session
+
+    async def check_destination(self, url: str) -> None:
+        """The destination policy's check of `url`'s host (its name, then the addresses it
+        resolves to), for code that opens a connection outside this client's session.
+
+        Raises `TransportError(DestinationNotAllowed)`; a name that does not resolve passes
+        (the connection will fail on its own).
+        """
+        try:
+            parsed = URL(url, encoded=True)
+        except ValueError:
+            raise TransportError(Reason.ENDPOINT_NOT_FOUND, "invalid URL") from None
+        if self._resolver is None:
+            self._resolver = aiohttp.DefaultResolver()
+            self._own_resolver = True
+        try:
+            await self.policy.check(parsed.raw_host or "", parsed.port or 0, self._resolver)
+        except DestinationNotAllowed as exc:
+            raise TransportError(Reason.DESTINATION_NOT_ALLOWED, exc.message) from None
+        except (OSError, TimeoutError):
+            return
 
     def _host_bound(self, url: URL) -> asyncio.Semaphore:
         key = _destination(url)
@@ -349,9 +427,13 @@ class ProbeHTTP:
         timeout = aiohttp.ClientTimeout(
             total=target.timeout, connect=min(target.timeout, self.connect_timeout)
         )
-        async with self._host_bound(parsed):
-            try:
-                async with session.request(
+        # The sockets of a proxied request go to the administrator's proxy (exempt from the
+        # destination policy); its CONNECT target is checked by the request-start hook.
+        via = VIA_PROXY.set((proxy.host or "", proxy.port or 0) if proxy is not None else None)
+        try:
+            async with (
+                self._host_bound(parsed),
+                session.request(
                     method,
                     parsed,
                     headers=build_headers(target, headers or {}),
@@ -361,15 +443,20 @@ class ProbeHTTP:
                     proxy_headers=proxy_headers or None,
                     timeout=timeout,
                     allow_redirects=False,
-                ) as resp:
-                    body = await _read_body(resp, self.max_body)
-                    return HTTPResponse(
-                        status=resp.status, headers=dict(resp.headers.items()), body=body
-                    )
-            except TransportError:
-                raise
-            except (aiohttp.ClientError, OSError, TimeoutError, ssl.SSLError) as exc:
-                raise _classify(exc, parsed, proxy) from None
+                ) as resp,
+            ):
+                body = await _read_body(resp, self.max_body)
+                return HTTPResponse(
+                    status=resp.status, headers=dict(resp.headers.items()), body=body
+                )
+        except TransportError:
+            raise
+        except DestinationNotAllowed as exc:
+            raise TransportError(Reason.DESTINATION_NOT_ALLOWED, exc.message) from None
+        except (aiohttp.ClientError, OSError, TimeoutError, ssl.SSLError) as exc:
+            raise _classify(exc, parsed, proxy) from None
+        finally:
+            VIA_PROXY.reset(via)
 
 
 async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -618,7 +618,12 @@ class IdentityBroker:
         headers: Mapping[str, str],
         where: str,
     ) -> tuple[int, bytes]:
-        """POST to a token endpoint: system CAs, no tenant headers, the probe's timeout."""
+        """POST to a token endpoint: system CAs, no tenant headers, the probe's timeout.
+
+        Every URL here is the administrator's or the cloud's own (flags, the operator's
+        environment, Google's pinned token endpoint or one the administrator lists), never a
+        tenant's: the destination policy exempts it (`trusted_endpoint`), and only it."""
+        from flokoa_controller.providers.destinations import trusted_endpoint
         from flokoa_controller.providers.http import TransportError
 
         neutral = replace(
@@ -630,7 +635,8 @@ class IdentityBroker:
             flavor=target.flavor,
         )
         try:
-            response = await http.request(neutral, "POST", url, headers, data=data)
+            with trusted_endpoint(url):
+                response = await http.request(neutral, "POST", url, headers, data=data)
         except TransportError as exc:
             raise IdentityError(exc.reason, f"{where}: {exc.message}") from None
         return response.status, response.body

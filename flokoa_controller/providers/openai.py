@@ -34,7 +34,8 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import IdentityError, check_identity
-from flokoa_controller.providers.probe import join_url, probe_get
+from flokoa_controller.providers.models import with_resolved_id
+from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
@@ -174,7 +175,7 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     if isinstance(headers, ProbeResult):
         return headers
     token = headers.get("Authorization", "").removeprefix("Bearer ")
-    result = await probe_get(
+    result, body = await probe_json(
         http,
         target,
         "model",
@@ -185,6 +186,9 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     )
     if target.flavor == "azure-v1" and result.reason == Reason.MODEL_NOT_FOUND.value:
         return v1_deployment_not_verified(result, model)
+    if target.flavor == "azure-v1":
+        # the v1 API answers a listed name with the model behind it (`model`, else `id`)
+        return with_resolved_id(result, body, model, fields=("model", "id"))
     return result
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from flokoa_controller.providers.http import ProbeHTTP, TransportError
 from flokoa_controller.providers.result import (
+    SHAPES,
     Check,
     ProbeResult,
     failure,
@@ -46,21 +50,56 @@ async def probe_get(
     `started` (a `time.monotonic()` value) lets the duration include credential acquisition;
     `extra_secrets` are short-lived secrets (tokens) to scrub besides the target's own.
     """
+    result, _body = await probe_json(
+        http,
+        target,
+        check,
+        url,
+        headers,
+        subject=subject,
+        started=started,
+        extra_secrets=extra_secrets,
+        invalid_key_markers=invalid_key_markers,
+        missing_model_markers=missing_model_markers,
+    )
+    return result
+
+
+async def probe_json(
+    http: ProbeHTTP,
+    target: ProbeTarget,
+    check: Check,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    method: str = "GET",
+    data: bytes | None = None,
+    subject: str = "",
+    started: float | None = None,
+    extra_secrets: tuple[str, ...] = (),
+    invalid_key_markers: tuple[bytes, ...] = (),
+    missing_model_markers: tuple[bytes, ...] = (),
+) -> tuple[ProbeResult, dict[str, Any] | None]:
+    """`probe_get` for any method (a `data` body is sent as JSON), also returning the
+    parsed JSON object of a successful answer (None otherwise), for checks that read it."""
     start = time.monotonic() if started is None else started
     secrets = (*target.secret_values(), *extra_secrets)
+    sent = dict(headers)
+    if data is not None:
+        sent.setdefault("Content-Type", "application/json")
     try:
-        response = await http.request(target, "GET", url, headers)
+        response = await http.request(target, method, url, sent, data=data)
     except TransportError as exc:
         return failure(
             exc.reason,
-            f"GET {redact_url(url)}: {exc.message}",
+            f"{method} {redact_url(url)}: {exc.message}",
             url=url,
             duration=time.monotonic() - start,
             secrets=secrets,
-        )
-    return from_response(
+        ), None
+    result = from_response(
         check,
-        method="GET",
+        method=method,
         url=url,
         status=response.status,
         body=response.body,
@@ -70,7 +109,17 @@ async def probe_get(
         location=_header(response.headers, "location"),
         invalid_key_markers=invalid_key_markers,
         missing_model_markers=missing_model_markers,
+        shape=SHAPES.get(target.kind),
+        headers=response.headers,
     )
+    parsed: dict[str, Any] | None = None
+    if result.ok and not result.rate_limited:
+        try:
+            loaded = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            loaded = None
+        parsed = loaded if isinstance(loaded, dict) else None
+    return result, parsed
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

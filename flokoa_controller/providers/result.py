@@ -14,12 +14,17 @@ Outcome → reason (`ok` says whether the provider is usable):
 | timeout | `Timeout` | no | yes |
 | TLS handshake / certificate failure | `TLSVerificationFailed` | no | no |
 | DNS failure, connection refused or reset, proxy failure | `Unreachable` | no | yes |
+| refused by the destination policy (nothing sent) | `DestinationNotAllowed` | no | no |
 | no credentials found (ADC / AWS default chain empty) | `CredentialsUnavailable` | no | no |
 | CA bundle unusable | `InvalidCACertificate` | no | no |
 | anything else: 3xx (not followed), other 4xx, non-JSON 2xx | `UnexpectedResponse` | no | no |
 | invalid URL | `EndpointNotFound` | no | no |
 | a bug in a probe (an exception it did not expect) | `ProbeError` | no | yes |
 | no free check exists (classic Azure deployment; no request) | `DeploymentNotVerified` | yes | no |
+| Bedrock model exists, not usable (`bedrock_models.py`) | `ModelAccessNotGranted`, ... | no | no |
+| Vertex partner model: no free project check | `ModelAccessNotVerified` | yes | no |
+
+(`...`: also `ModelAgreementNotAccepted`, `ModelNotOfferedInRegion`.)
 
 Identity failures (no request reaches the provider's API; `IDENTITY_REASONS`, none
 retryable but `TokenRequestFailed`): `AmbientIdentityNotAllowed` (the operator's own identity
@@ -34,15 +39,19 @@ Credential acquisition failures (malformed service-account key, refused JWT gran
 denial) are `InvalidCredentials`; a token endpoint answering 5xx is `ProviderUnavailable`.
 
 Messages name the method, the URL probed (query values other than `api-version` redacted,
-user info dropped) and the HTTP status, plus the provider's own error text with every secret
-value the target holds scrubbed out.
+user info dropped) and the HTTP status, plus the provider's own error text — only what its
+known error shape yields (`error_detail`: OpenAI/Azure `error.message`, Anthropic
+`error.type`/`error.message`, Google `error.status`/`error.message`, AWS error code and
+message), at most 200 characters, with every secret value the target holds (and anything
+shaped like a key or a signed JWT) scrubbed out. Any other body is described, never quoted:
+`HTTP 500 Internal Server Error (text/html, 1843 bytes)`.
 """
 
 from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
@@ -50,6 +59,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
+
+from flokoa_controller.providers.models import ModelDetails
 
 Check = Literal["provider", "model"]
 """What a probe checks: the provider (a list endpoint) or one model (a get endpoint)."""
@@ -81,6 +92,11 @@ class Reason(StrEnum):
     TOKEN_ENDPOINT_NOT_ALLOWED = "TokenEndpointNotAllowed"
     IDENTITY_ENDPOINT_NOT_ALLOWED = "IdentityEndpointNotAllowed"
     WORKLOAD_IDENTITY_NOT_CONFIGURED = "WorkloadIdentityNotConfigured"
+    MODEL_ACCESS_NOT_GRANTED = "ModelAccessNotGranted"
+    MODEL_AGREEMENT_NOT_ACCEPTED = "ModelAgreementNotAccepted"
+    MODEL_NOT_OFFERED_IN_REGION = "ModelNotOfferedInRegion"
+    MODEL_ACCESS_NOT_VERIFIED = "ModelAccessNotVerified"
+    DESTINATION_NOT_ALLOWED = "DestinationNotAllowed"
 
 
 RETRYABLE_REASONS = frozenset(
@@ -117,6 +133,7 @@ NETWORK_REASONS = frozenset(
         Reason.TLS_VERIFICATION_FAILED,
         Reason.INVALID_CA_CERTIFICATE,
         Reason.UNREACHABLE,
+        Reason.DESTINATION_NOT_ALLOWED,
     }
 )
 """Reasons that mean the network path (not the credential) is broken."""
@@ -134,6 +151,7 @@ class ProbeResult:
     - `duration`: seconds the probe took (credential acquisition included).
     - `rate_limited`: the provider answered 429.
     - `retryable`: a retry with backoff may change the outcome.
+    - `model`: a model check's `ModelDetails` (None for provider probes and failures).
     """
 
     ok: bool
@@ -144,6 +162,8 @@ class ProbeResult:
     duration: float
     rate_limited: bool = False
     retryable: bool = False
+    model: ModelDetails | None = None
+    """What a successful model check learnt beyond existence (resolved name, lifecycle)."""
 
     @property
     def network_failure(self) -> bool:
@@ -182,41 +202,148 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return _JWTLIKE.sub("<redacted JWT>", _KEYLIKE.sub(r"\1…", text))
 
 
-def _first_text(data: Any) -> str | None:
-    if isinstance(data, str):
-        return data
-    if not isinstance(data, dict):
-        return None
-    for key in ("message", "Message", "error_description", "detail"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    error = data.get("error")
-    if isinstance(error, dict):
-        return _first_text(error)
-    if isinstance(error, str) and error:
-        return error
+ErrorShape = Literal["openai", "anthropic", "google", "aws"]
+"""The error-body shape of a provider kind (`shape_of`): what `error_detail` may quote."""
+
+SHAPES: dict[str, ErrorShape] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "bedrock": "aws",
+}
+"""Provider kind → the error shape its API answers with."""
+
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
+"""An error code or status worth quoting (`PERMISSION_DENIED`, `AccessDeniedException`)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$")
+
+
+def _code(value: object) -> str | None:
+    return value if isinstance(value, str) and _CODE.match(value) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _error_object(data: Any) -> dict[str, Any] | None:
+    if isinstance(data, list) and len(data) == 1:  # Gemini may wrap the error in a list
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            return error
     return None
 
 
-def error_detail(body: bytes, secrets: Iterable[str] = (), limit: int = 200) -> str:
-    """The provider's error text from a response body (JSON `error.message` and the like),
-    secrets scrubbed before it is shortened (so no fragment of one survives)."""
+def _openai_text(data: Any) -> str | None:
+    """OpenAI and Azure OpenAI: `{"error": {"message": ...}}` (OpenAI-compatible servers such
+    as Ollama and vLLM: `{"error": "..."}`)."""
+    error = _error_object(data)
+    if error is not None:
+        return _text(error.get("message"))
+    if isinstance(data, dict):
+        return _text(data.get("error"))
+    return None
+
+
+def _anthropic_text(data: Any) -> str | None:
+    """Anthropic: `{"type": "error", "error": {"type": "...", "message": "..."}}`."""
+    error = _error_object(data)
+    if error is None:
+        return None
+    message = _text(error.get("message"))
+    kind = _code(error.get("type"))
+    if message and kind:
+        return f"{kind}: {message}"
+    return message or kind
+
+
+def _google_text(data: Any) -> str | None:
+    """Google APIs: `{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": ...}}`."""
+    error = _error_object(data)
+    if error is None:
+        return None
+    message = _text(error.get("message"))
+    status = _code(error.get("status"))
+    if message and status:
+        return f"{status}: {message}"
+    return message or status
+
+
+def _aws_text(data: Any, body: bytes, headers: Mapping[str, str]) -> str | None:
+    """AWS: the `x-amzn-ErrorType` header's code and a JSON `message`/`Message`, or the XML
+    `<Code>`/`<Message>` of an `<Error>`."""
+    code = None
+    for name, value in headers.items():
+        if name.lower() == "x-amzn-errortype":
+            code = _code(value.partition(":")[0])
+    message = None
+    if isinstance(data, dict):
+        message = _text(data.get("message")) or _text(data.get("Message"))
+        kind = data.get("__type")
+        if isinstance(kind, str):
+            code = code or _code(kind.rpartition("#")[2])
+    elif data is None and body.lstrip().startswith(b"<"):
+        found = re.search(rb"<Error>.*?</Error>", body, re.S)
+        if found is not None:
+            xml_code = re.search(rb"<Code>(.*?)</Code>", found.group(0), re.S)
+            xml_message = re.search(rb"<Message>(.*?)</Message>", found.group(0), re.S)
+            if xml_code is not None:
+                code = code or _code(xml_code.group(1).decode("utf-8", "replace").strip())
+            if xml_message is not None:
+                message = _text(xml_message.group(1).decode("utf-8", "replace"))
+    if message and code:
+        return f"{code}: {message}"
+    return message or code
+
+
+def error_detail(
+    body: bytes,
+    secrets: Iterable[str] = (),
+    limit: int = 200,
+    *,
+    shape: ErrorShape | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """The provider's error text, parsed from its known error shape (`shape`; None: any of
+    them), secrets scrubbed before it is shortened to `limit` characters (so no fragment of
+    one survives). Empty when the body is not in that shape: nothing else is ever quoted.
+    """
     if not body:
         return ""
-    text: str | None = None
+    headers = headers or {}
     try:
-        text = _first_text(orjson.loads(body))
+        data: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        match = re.search(rb"<Message>(.*?)</Message>", body, re.S)
-        if match:
-            text = match.group(1).decode("utf-8", "replace")
-        elif not body.lstrip().startswith(b"<"):
-            text = body.decode("utf-8", "replace")
+        data = None
+    parsers: dict[ErrorShape, Callable[[], str | None]] = {
+        "openai": lambda: _openai_text(data),
+        "anthropic": lambda: _anthropic_text(data),
+        "google": lambda: _google_text(data),
+        "aws": lambda: _aws_text(data, body, headers),
+    }
+    text = None
+    for name in (shape,) if shape is not None else parsers:
+        text = parsers[name]()
+        if text:
+            break
     if not text:
         return ""
-    text = " ".join(scrub(text, secrets).split())
+    text = " ".join(_CONTROL.sub(" ", scrub(text, secrets)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_body(body: bytes, headers: Mapping[str, str] | None = None) -> str:
+    """What a response body is, without quoting it: `text/html, 1843 bytes`."""
+    media = ""
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            candidate = value.partition(";")[0].strip().lower()
+            media = candidate if _MEDIA_TYPE.match(candidate) else "unknown type"
+    size = f"{len(body)} byte{'' if len(body) == 1 else 's'}"
+    return f"{media}, {size}" if media else size
 
 
 def _phrase(status: int) -> str:
@@ -239,19 +366,26 @@ def from_response(
     location: str | None = None,
     invalid_key_markers: tuple[bytes, ...] = (),
     missing_model_markers: tuple[bytes, ...] = (),
+    shape: ErrorShape | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ProbeResult:
     """Map an HTTP response to a `ProbeResult`.
 
     `subject` names what was checked (e.g. `model "gpt-4o"`); `invalid_key_markers` are body
     fragments that turn a 400 into `InvalidCredentials` (Gemini answers a bad key with 400),
     `missing_model_markers` fragments that turn a 400 on a model check into `ModelNotFound`
-    (Bedrock answers a malformed model ID with 400 `ValidationException`).
+    (Bedrock answers a malformed model ID with 400 `ValidationException`). `shape` is the
+    provider's error shape (`SHAPES`), `headers` the response headers: the message quotes
+    only what that shape yields (`error_detail`); any other error body is described by its
+    media type and size (`describe_body`), never quoted.
     """
     shown = redact_url(url)
     what = f"{method} {shown} returned HTTP {_phrase(status)}"
     secrets = tuple(secrets)
-    detail = error_detail(body, secrets) if status >= 300 else ""
+    detail = error_detail(body, secrets, shape=shape, headers=headers) if status >= 300 else ""
     suffix = f": {detail}" if detail else ""
+    if status >= 300 and not detail and not 300 <= status < 400 and body:
+        suffix = f" ({describe_body(body, headers)})"
     subject_prefix = f"{subject}: " if subject else ""
 
     def result(reason: Reason, ok: bool, text: str, **extra: bool) -> ProbeResult:

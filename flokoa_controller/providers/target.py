@@ -16,6 +16,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from flokoa_controller.api.modelprovider import AZURE_OPENAI_HOST_SUFFIXES
+
 Kind = Literal["openai", "anthropic", "google", "bedrock"]
 """The provider block used in the ModelProvider spec."""
 
@@ -43,12 +45,9 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 """Probe timeout when the spec's `timeoutSeconds` is unset."""
 
-AZURE_HOST_SUFFIXES: tuple[str, ...] = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
-"""Host suffixes that make an `openai` provider an Azure OpenAI one."""
+AZURE_HOST_SUFFIXES: tuple[str, ...] = AZURE_OPENAI_HOST_SUFFIXES
+"""Host suffixes that make an `openai` provider an Azure OpenAI one (declared with the API
+types, whose `serviceAccountName` rule needs them too)."""
 
 
 def _digest(data: bytes, length: int = 64) -> str:
@@ -194,28 +193,31 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def is_azure(base_url: str | None, api_version: str | None) -> bool:
+    """Whether an `openai` provider talks to Azure OpenAI (`api-key` authentication): when
+    `api_version` (the spec's `openai.apiVersion`) is set, or the host is an Azure OpenAI
+    host (`AZURE_HOST_SUFFIXES`). The one rule: the probes, `controllers/targets.py` and the
+    docs follow it. An `api-version` default header does not make a host Azure: on another
+    host (a gateway) it is an ordinary header and authentication stays `Bearer`."""
+    return api_version is not None or is_azure_host(base_url)
+
+
 def detect_flavor(
     kind: Kind,
     *,
     base_url: str | None = None,
     api_version: str | None = None,
     vertex: VertexSettings | None = None,
-    default_headers: Mapping[str, str] | None = None,
 ) -> Flavor:
     """The protocol variant for a provider.
 
-    `openai` becomes Azure when `api_version` is set, when the host is an Azure OpenAI host, or
-    when an `api-version` default header is given (the user spec's Azure example); the Azure
-    v1 API is recognised by a base URL path ending in `/openai/v1`, everything else Azure is
-    classic. `google` is Vertex AI when a `vertex` block is present, else the Gemini API.
+    `openai` is Azure by `is_azure`; the Azure v1 API is recognised by a base URL path
+    ending in `/openai/v1`, everything else Azure is classic (an `api-version` default
+    header then gives the query parameter's value, see `openai.azure_api_version`).
+    `google` is Vertex AI when a `vertex` block is present, else the Gemini API.
     """
     if kind == "openai":
-        azure = (
-            api_version is not None
-            or is_azure_host(base_url)
-            or header_value(default_headers or {}, "api-version") is not None
-        )
-        if not azure:
+        if not is_azure(base_url, api_version):
             return "openai"
         path = urlsplit(base_url or "").path.rstrip("/")
         return "azure-v1" if path.endswith("/openai/v1") else "azure-classic"
@@ -277,7 +279,6 @@ class ProbeTarget:
                 base_url=self.base_url,
                 api_version=self.api_version,
                 vertex=self.vertex,
-                default_headers=self.default_headers,
             )
             object.__setattr__(self, "flavor", flavor)
         if self.kind == "bedrock" and self.bedrock is None:

@@ -14,7 +14,9 @@ controller-runtime:
   ``controller_runtime_max_concurrent_reconciles{controller}``;
 - ``workqueue_*{name,controller}`` (both labels carry the queue's name, which is the
   controller's name);
-- ``leader_election_master_status{name}``.
+- ``leader_election_master_status{name}``;
+- ``flokoa_reflector_streaming_list_fallbacks_total{resource}`` (ours: streaming lists that
+  failed and fell back to list+watch; client-go has no such family).
 
 Use :func:`init_controller_metrics` when a controller is created so that every series exists
 (at 0) before the first reconcile.
@@ -34,6 +36,7 @@ __all__ = [
     "RECONCILE_TIME",
     "RECONCILE_TIME_BUCKETS",
     "RECONCILE_TOTAL",
+    "REFLECTOR_STREAMING_LIST_FALLBACKS",
     "TERMINAL_RECONCILE_ERRORS",
     "WORKQUEUE_ADDS",
     "WORKQUEUE_DEPTH",
@@ -166,3 +169,11 @@ def init_controller_metrics(controller: str, max_concurrent_reconciles: int = 1)
         family.labels(controller)
     ACTIVE_WORKERS.labels(controller).set(0)
     MAX_CONCURRENT_RECONCILES.labels(controller).set(max_concurrent_reconciles)
+
+
+REFLECTOR_STREAMING_LIST_FALLBACKS = Counter(
+    "flokoa_reflector_streaming_list_fallbacks_total",
+    "Streaming lists (watch with sendInitialEvents) that failed before their initial state "
+    "and fell back to list+watch, by resource",
+    ["resource"],
+)

@@ -145,7 +145,12 @@ def env_name(flag: str) -> str:
 
 
 class _AppendFromEnv(argparse.Action):
-    """``append`` whose first use on the command line replaces the environment's list."""
+    """``append`` whose first use on the command line replaces the environment's list; each
+    comma-separated item is converted by ``item_type`` (a usage error when it raises)."""
+
+    def __init__(self, *args: Any, item_type: Callable[[str], Any] = str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.item_type = item_type
 
     def __call__(
         self,
@@ -159,7 +164,13 @@ class _AppendFromEnv(argparse.Action):
             getattr(namespace, self.dest, None) if getattr(namespace, seen_attr, False) else []
         )
         items = list(current or [])
-        items.extend(v for v in str(values).split(",") if v)
+        for item in str(values).split(","):
+            if not item:
+                continue
+            try:
+                items.append(self.item_type(item))
+            except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
+                raise argparse.ArgumentError(self, f"invalid value {item!r}: {exc}") from None
         setattr(namespace, self.dest, items)
         setattr(namespace, seen_attr, True)
 
@@ -200,6 +211,7 @@ def add_env_flag(
         parser.add_argument(
             flag,
             action=_AppendFromEnv,
+            item_type=type,
             default=values,
             help=f"{help} Repeatable, or comma-separated. [env {variable}; default: {listed}]",
             **kwargs,

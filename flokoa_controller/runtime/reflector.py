@@ -9,11 +9,17 @@ handler calls. Behaviour (client-go's reflector, with fewer relists):
   initial state with a BOOKMARK annotated ``k8s.io/initial-events-end``) when enabled and the
   server supports it; otherwise a paginated list (``limit=500`` + ``continue``; an expired
   continue token restarts as one unpaginated list), then a watch from the list's
-  resourceVersion. A server that refuses the streaming list (an HTTP 400/405/422 error), or
-  answers it like a plain watch (a BOOKMARK without the annotation, or a MODIFIED/DELETED
-  during the initial state), is remembered and served by list+watch from then on; a stream
-  that goes silent or ends before the initial state is complete counts as a failure and, the
-  third time in a row, also switches to list+watch.
+  resourceVersion. Like client-go ("making progress is better than deadlocking"), *any*
+  failure of the streaming list before its initial state is complete falls back to list+watch
+  at once: an HTTP error of any code (a v1.32 server over an etcd without progress
+  notifications answers ``500 InternalError``), a transport error, a stream that ends or goes
+  silent early, or a server that answers it like a plain watch (a BOOKMARK without the
+  annotation, a MODIFIED/DELETED during the initial state). The one exception is 429: the
+  server is throttling, so the reflector waits (Retry-After) and tries the streaming list
+  again rather than sending a costlier list. The failure is remembered: relists
+  within ``streaming_retry_interval`` use list+watch without trying the streaming list again.
+  Each fallback counts in ``flokoa_reflector_streaming_list_fallbacks_total{resource}``; the
+  first one of a reflector is logged at INFO, later ones at DEBUG.
 - Watches ask for bookmarks and a ``timeoutSeconds`` drawn uniformly from [300, 600] so that
   many clients do not reconnect together. A watch that ends (server timeout, dropped
   connection) resumes from the last seen resourceVersion: no relist.
@@ -45,15 +51,14 @@ from typing import Any, Protocol
 
 from flokoa_controller.kube.errors import (
     ApiError,
-    BadRequest,
     Gone,
-    Invalid,
-    MethodNotAllowed,
     TooManyRequests,
     error_from_response,
 )
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.backoff import Backoff
+from flokoa_controller.runtime.clock import Clock, monotonic
+from flokoa_controller.runtime.metrics import REFLECTOR_STREAMING_LIST_FALLBACKS
 from flokoa_controller.runtime.transform import Transform, default_transform
 
 __all__ = [
@@ -70,8 +75,6 @@ log = logging.getLogger(__name__)
 INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
 """Annotation of the BOOKMARK that ends a streaming list's initial state."""
 
-_STREAMING_REFUSED = (BadRequest, Invalid, MethodNotAllowed)
-_STREAMING_MAX_SOFT_FAILURES = 3
 _SHORT_WATCH_SECONDS = 1.0
 
 
@@ -153,7 +156,7 @@ class ReflectorStats:
     inactivity_timeouts: int = 0
     """Watches closed because they stayed silent for the inactivity timeout."""
     streaming_fallbacks: int = 0
-    """Times the streaming list was given up for list+watch."""
+    """Streaming lists that failed before their initial state and fell back to list+watch."""
     short_watches: int = 0
     """Watches that ended within a second with nothing delivered (resumed after a backoff)."""
 
@@ -162,16 +165,21 @@ class _WatchInactive(Exception):
     """The watch delivered nothing for the inactivity timeout."""
 
 
-class _StreamingUnsupported(Exception):
-    """The server does not serve the streaming list (definitively)."""
-
-
-class _StreamingIncomplete(Exception):
-    """A streaming list ended or went silent before its initial state was complete."""
+class _NotAStreamingList(Exception):
+    """The server answered the streaming list like a plain watch."""
 
 
 class _ShortWatch(Exception):
     """A watch ended normally at once without delivering anything."""
+
+
+def _failure_text(exc: Exception, inactivity_timeout: float | None) -> str:
+    """Why a streaming list failed, for the fallback log line."""
+    if isinstance(exc, _WatchInactive):
+        return f"the stream was silent for {inactivity_timeout or 0.0:.0f}s"
+    if isinstance(exc, ApiError | _NotAStreamingList):
+        return str(exc)
+    return type(exc).__name__
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str:
@@ -197,14 +205,17 @@ class Reflector:
         min_watch_timeout: int = 300,
         max_watch_timeout: int = 600,
         backoff: Backoff | None = None,
+        streaming_retry_interval: float = 600.0,
         rng: Callable[[int, int], int] = random.randint,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Clock = monotonic,
     ) -> None:
         """Configure the reflector; :meth:`run` does the work.
 
         ``namespace`` ``None`` watches all namespaces (or a cluster-scoped resource).
         ``inactivity_timeout`` ``None`` disables the zombie-watch defence. ``rng`` draws the
-        watch timeout from ``[min_watch_timeout, max_watch_timeout]``.
+        watch timeout from ``[min_watch_timeout, max_watch_timeout]``. After a streaming list
+        failed, relists use list+watch for ``streaming_retry_interval`` seconds (on ``clock``).
         """
         self._client = client
         self.resource = rt
@@ -215,6 +226,9 @@ class Reflector:
         self._field_selector = field_selector
         self._page_size = page_size
         self._streaming = streaming_list
+        self._streaming_retry_interval = streaming_retry_interval
+        self._streaming_retry_at: float | None = None
+        self._clock = clock
         self.inactivity_timeout = inactivity_timeout
         self._min_watch_timeout = min_watch_timeout
         self._max_watch_timeout = max_watch_timeout
@@ -223,7 +237,6 @@ class Reflector:
         self._sleep = sleep
         self._need_list = True
         self._gone_streak = 0
-        self._streaming_soft_failures = 0
         self.resource_version = ""
         """The last resourceVersion seen (list, event or bookmark); "" before the first."""
         self.stats = ReflectorStats()
@@ -232,7 +245,9 @@ class Reflector:
     @property
     def streaming_list(self) -> bool:
         """Whether the next (re)list will try the streaming list."""
-        return self._streaming
+        if not self._streaming:
+            return False
+        return self._streaming_retry_at is None or self._clock() >= self._streaming_retry_at
 
     @property
     def scope(self) -> str:
@@ -298,24 +313,25 @@ class Reflector:
     # -- list ------------------------------------------------------------------------------
 
     async def _list_and_watch(self) -> None:
-        if self._streaming:
-            try:
-                await self._streaming_list_and_watch()
+        if self.streaming_list:
+            failure = await self._streaming_list_and_watch()
+            if failure is None:
                 return
-            except _StreamingUnsupported as exc:
-                self._give_up_streaming(str(exc))
-            except _StreamingIncomplete as exc:
-                self._streaming_soft_failures += 1
-                if self._streaming_soft_failures < _STREAMING_MAX_SOFT_FAILURES:
-                    raise ApiError(0, "StreamingListIncomplete", str(exc)) from None
-                self._give_up_streaming(f"{exc} ({self._streaming_soft_failures} times in a row)")
+            self._fall_back(failure)
         await self._list()
         await self._watch()
 
-    def _give_up_streaming(self, why: str) -> None:
-        self._streaming = False
+    def _fall_back(self, why: str) -> None:
+        self._streaming_retry_at = self._clock() + self._streaming_retry_interval
         self.stats.streaming_fallbacks += 1
-        log.info("%s: streaming list not available (%s); using list+watch", self.scope, why)
+        REFLECTOR_STREAMING_LIST_FALLBACKS.labels(str(self.resource)).inc()
+        log.log(
+            logging.INFO if self.stats.streaming_fallbacks == 1 else logging.DEBUG,
+            "%s: streaming list failed (%s); using list+watch, and again on relists for %.0fs",
+            self.scope,
+            why,
+            self._streaming_retry_interval,
+        )
 
     async def _list(self) -> None:
         objs: list[dict[str, Any]] = []
@@ -350,7 +366,13 @@ class Reflector:
         self._need_list = False
         log.debug("%s: listed %d objects at resourceVersion %s", self.scope, len(objs), version)
 
-    async def _streaming_list_and_watch(self) -> None:
+    async def _streaming_list_and_watch(self) -> str | None:
+        """Fill the store with a streaming list, then go on watching on the same stream.
+
+        Returns ``None`` after the stream served its initial state and ended normally. Returns
+        why it failed when anything goes wrong *before* the initial state is complete (the
+        caller falls back to list+watch); failures after it propagate like any watch failure.
+        """
         pending: dict[str, dict[str, Any]] = {}
         synced = False
         version = ""
@@ -374,7 +396,7 @@ class Reflector:
             if kind == "BOOKMARK":
                 annotations = (obj.get("metadata") or {}).get("annotations") or {}
                 if annotations.get(INITIAL_EVENTS_END_ANNOTATION) != "true":
-                    raise _StreamingUnsupported("a BOOKMARK came before the initial-events-end")
+                    raise _NotAStreamingList("a BOOKMARK came before the initial-events-end")
                 version = _resource_version(obj) or version
                 self.stats.bookmarks += 1
                 self.stats.streaming_lists += 1
@@ -383,23 +405,22 @@ class Reflector:
                 synced = True
                 self.resource_version = version
                 self._need_list = False
-                self._streaming_soft_failures = 0
+                self._streaming_retry_at = None
                 log.debug("%s: streaming list complete at resourceVersion %s", self.scope, version)
                 return
-            raise _StreamingUnsupported(f"a {kind} event came during the initial state")
+            raise _NotAStreamingList(f"a {kind} event came during the initial state")
 
         try:
             await self._consume(self._open_watch(None, send_initial_events=True), on_event)
-        except _STREAMING_REFUSED as exc:
+        except TooManyRequests:
+            raise  # throttled, not unsupported: a list would cost the server more
+        except Exception as exc:
             if synced:
                 raise
-            raise _StreamingUnsupported(f"{exc.code} {exc.reason}".strip()) from None
-        except _WatchInactive:
-            if synced:
-                raise
-            raise _StreamingIncomplete("the streaming list went silent") from None
+            return _failure_text(exc, self.inactivity_timeout)
         if not synced:
-            raise _StreamingIncomplete("the streaming list ended before its initial state")
+            return "the stream ended before its initial state was complete"
+        return None
 
     # -- watch -----------------------------------------------------------------------------
 

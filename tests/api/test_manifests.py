@@ -157,15 +157,16 @@ def test_rbac_is_least_privilege(built: dict[str, Any], variant: str) -> None:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
     assert granted == {
-        ("agent.flokoa.ai", "modelproviders"): {"get", "list", "watch"},
-        ("agent.flokoa.ai", "models"): {"get", "list", "watch"},
-        ("agent.flokoa.ai", "modelproviders/status"): {"get", "update", "patch"},
-        ("agent.flokoa.ai", "models/status"): {"get", "update", "patch"},
+        # what the operator's requests use, as a real kube-apiserver's audit log showed
+        # (issue 13): informers list and watch, status is merge-patched, Events are core/v1
+        ("agent.flokoa.ai", "modelproviders"): {"list", "watch"},
+        ("agent.flokoa.ai", "models"): {"list", "watch"},
+        ("agent.flokoa.ai", "modelproviders/status"): {"patch"},
+        ("agent.flokoa.ai", "models/status"): {"patch"},
         ("", "secrets"): {"get", "list", "watch"},
         ("", "serviceaccounts"): {"get"},
         ("", "serviceaccounts/token"): {"create"},
         ("", "events"): {"create", "patch"},
-        ("events.k8s.io", "events"): {"create", "patch"},
         ("coordination.k8s.io", "leases"): {"create", "get", "update"},
     }
     lease_kinds = {w.split("/")[0] for w, r in rules if "coordination.k8s.io" in r["apiGroups"]}

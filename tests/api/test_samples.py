@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from flokoa_controller.api import Model, ModelProvider, parse_object
+from flokoa_controller.providers.target import is_azure
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"
 
@@ -43,12 +44,14 @@ def test_samples_cover_every_provider_variant() -> None:
         ),
         "openai-compatible": lambda s: (
             s.provider == "openai"
-            and not s.openai.is_azure
+            and not is_azure(s.openai.base_url, s.openai.api_version)
             and "api.openai.com" not in s.openai.base_url
         ),
         "azure classic": lambda s: s.provider == "openai" and s.openai.api_version is not None,
         "azure v1": lambda s: (
-            s.provider == "openai" and s.openai.is_azure and s.openai.api_version is None
+            s.provider == "openai"
+            and is_azure(s.openai.base_url, None)
+            and s.openai.api_version is None
         ),
         "anthropic": lambda s: s.provider == "anthropic",
         "gemini": lambda s: s.provider == "google" and s.google.vertex is None,
@@ -64,7 +67,9 @@ def test_samples_cover_every_provider_variant() -> None:
         ),
         "bedrock IRSA": lambda s: s.provider == "bedrock" and s.service_account_name is not None,
         "azure workload identity": lambda s: (
-            s.provider == "openai" and s.openai.is_azure and s.service_account_name is not None
+            s.provider == "openai"
+            and is_azure(s.openai.base_url, s.openai.api_version)
+            and s.service_account_name is not None
         ),
         "bedrock static keys": lambda s: (
             s.provider == "bedrock" and s.bedrock.credentials_secret_ref is not None

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "hack" / "bench" / "run.py"
 
-SMOKE_SCENARIOS = ("cold_start", "memory_64k", "burst", "chaos", "failover")
+SMOKE_SCENARIOS = ("cold_start", "memory_64k", "burst", "chaos", "failover", "adversarial")
 SMOKE_ARGS = (
     "--n", "20",
     "--rotations", "20",
@@ -28,6 +28,8 @@ SMOKE_ARGS = (
     "--chaos-min-seconds", "6",
     "--lease", "3,2,0.5",
     "--timeout", "90",
+    "--black-holes", "3",
+    "--tricklers", "3",
     "--parallel",
 )  # fmt: skip
 
@@ -109,3 +111,16 @@ def test_failover_has_no_double_writes(smoke: dict[str, Any]) -> None:
     assert result["standby_status_writes_before_takeover"] == 0, result["offending_writes"]
     assert result["verify"]["wrong"] == 0
     assert result["new_leader_alive"] is True
+
+
+@pytest.mark.slow
+def test_adversarial_rotations_are_reflected_beside_hostile_namespaces(
+    smoke: dict[str, Any],
+) -> None:
+    result = _result(smoke, "adversarial", "flokoa")
+    hostile = result["hostile"]
+    assert hostile["hostile_connections_held_at_start"] >= 1, "the attack never started"
+    assert hostile["rotation"]["verify"]["wrong"] == 0
+    assert result["quiet"]["rotation"]["verify"]["wrong"] == 0
+    assert hostile["alive"] is True
+    assert result["ok"] is True

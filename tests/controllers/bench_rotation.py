@@ -31,6 +31,7 @@ from flokoa_controller.api.model import Model
 from flokoa_controller.api.modelprovider import ModelProvider
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI
 from flokoa_controller.envtest.testing import secret_manifest
@@ -111,7 +112,8 @@ async def main(args: argparse.Namespace) -> None:
                 manager,
                 options,
                 settings=ControllerSettings(
-                    probe_concurrency_per_host=args.probe_concurrency_per_host
+                    probe_concurrency_per_host=args.probe_concurrency_per_host,
+                    allow_destinations=DEV_ALLOWED_DESTINATIONS,  # the fakes are on loopback
                 ),
             )
             task = asyncio.create_task(manager.run())

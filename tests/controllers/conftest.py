@@ -31,6 +31,7 @@ from flokoa_controller.controllers.setup import (
     ControllerSettings,
     setup_controllers,
 )
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
 from flokoa_controller.envtest.fakes.google_sts import provider_name
@@ -334,8 +335,13 @@ async def _start(
     *,
     settings: ControllerSettings | None = None,
     all_namespaces: bool = False,
+    allow_loopback: bool = True,
     **setup: Any,
 ) -> AsyncIterator[Harness]:
+    settings = settings or ControllerSettings()
+    if allow_loopback:  # the fakes listen on 127.0.0.1, which the default policy denies
+        allowed = (*settings.allow_destinations, *DEV_ALLOWED_DESTINATIONS)
+        settings = dataclasses.replace(settings, allow_destinations=allowed)
     ca = trustme.CA()
     config = load_kubeconfig(str(cluster.kubeconfig_path))
     test_config = dataclasses.replace(config, user_agent=TEST_AGENT)
@@ -357,7 +363,6 @@ async def _start(
             graceful_shutdown_timeout=5.0,
         )
         manager = Manager(operator_client, options)
-        settings = settings or ControllerSettings()
         if settings.identity == IdentitySettings():  # what an administrator would allow
             settings = dataclasses.replace(settings, identity=fake_identity_settings(fakes))
         setup_args = {"settings": settings, **setup}
@@ -388,8 +393,24 @@ async def _start(
                 await asyncio.wait_for(harness.task, 15)
             if cluster.api is None:  # a real cluster: clean up after ourselves
                 for ns in [namespace, *harness.created_namespaces]:
-                    with contextlib.suppress(NotFound):
-                        await client.delete(NAMESPACES, ns)
+                    await _delete_namespace(client, ns)
+
+
+async def _delete_namespace(client: KubeClient, namespace: str) -> None:
+    """Delete what a test made in ``namespace``, then the namespace, without waiting.
+
+    The objects go first and one by one: nothing waits for (or counts on) the namespace
+    controller, which a bare kube-apiserver lacks and a real cluster may run slowly, so an
+    operator watching every namespace finds nothing of ours left to reconcile even while
+    the namespace stays Terminating.
+    """
+    for rt in (MODELS, MODELPROVIDERS, SECRETS):
+        with contextlib.suppress(NotFound):
+            for item in (await client.list(rt, namespace))["items"]:
+                with contextlib.suppress(NotFound):
+                    await client.delete(rt, item["metadata"]["name"], namespace)
+    with contextlib.suppress(NotFound):
+        await client.delete(NAMESPACES, namespace)
 
 
 def fake_identity_settings(fakes: FakeProviders, **kw: Any) -> IdentitySettings:
@@ -413,7 +434,9 @@ MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
 
 @pytest.fixture
 def make_harness(cluster: Cluster) -> MakeHarness:
-    """``async with make_harness(settings=..., all_namespaces=...) as h:``."""
+    """``async with make_harness(settings=..., all_namespaces=..., allow_loopback=...) as h:``
+    (``allow_loopback``, default True, adds ``127.0.0.0/8`` to the settings'
+    ``allow_destinations``, as ``flokoa-controller dev`` does)."""
 
     def make(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
         return contextlib.asynccontextmanager(_start)(cluster, **kwargs)

@@ -51,7 +51,19 @@ def test_flags_and_settings(monkeypatch) -> None:  # type: ignore[no-untyped-def
     assert settings.revalidate_interval == 150
     assert settings.probe_concurrency_per_host == 3
     assert settings.probe_connect_timeout == 10
+    assert settings.max_probe_timeout == 30
+    assert (settings.max_concurrent_probes, settings.max_concurrent_probes_per_namespace) == (64, 8)
     assert ControllerSettings.from_args(argparse.Namespace()) == ControllerSettings()
+    args = parser.parse_args(
+        [
+            "--max-probe-timeout=5s",
+            "--max-concurrent-probes=10",
+            "--max-concurrent-probes-per-namespace=2",
+        ]
+    )
+    settings = ControllerSettings.from_args(args)
+    assert settings.max_probe_timeout == 5
+    assert (settings.max_concurrent_probes, settings.max_concurrent_probes_per_namespace) == (10, 2)
 
 
 def test_identity_flags(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -344,16 +344,154 @@ def _obj(rv: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
 async def test_own_write_echo_is_recognised_once_and_forgotten_with_the_object() -> None:
     writer = StatusWriter(_EchoClient(), MODELPROVIDERS)
     assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
-    assert not writer.is_own_write(_obj("7"))  # an older event: not the echo
-    assert writer.is_own_write(_obj("8", {"ready": True}))
-    assert not writer.is_own_write(_obj("8", {"ready": True}))  # once only
+    assert not writer.is_own_write(_obj("6"), _obj("7"))  # an older event: not the echo
+    assert writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))  # once only
     # an event past the echo (the echo folded into a later change) forgets it
     assert await writer.write(_obj("7"), {"ready": False}, ["ready"])
-    assert not writer.is_own_write(_obj("9"))
-    assert not writer.is_own_write(_obj("8", {"ready": False}))
+    assert not writer.is_own_write(_obj("7"), _obj("9"))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": False}))
     # the object left the cache before the write's reply: nothing stays behind
     assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
     assert writer.pending() == 1
     writer.forget(f"{NS}/e")
     assert writer.pending() == 0
-    assert not writer.is_own_write(_obj("8", {"ready": True}))
+    assert not writer.is_own_write(_obj("7"), _obj("8", {"ready": True}))
+
+
+class _WatchFirstClient:
+    """Delivers the write's watch event (``old`` → the new object, through the predicate
+    the test gives) before it answers the patch, as a real kube-apiserver often does; can
+    answer a different resourceVersion than the event's, or refuse with a Conflict."""
+
+    def __init__(self, event_rv: str = "8", reply_rv: str = "8", conflict: bool = False) -> None:
+        self.event_rv = event_rv
+        self.reply_rv = reply_rv
+        self.conflict = conflict
+        self.deliver: Any = None
+        self.dropped: list[bool] = []
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        raise NotImplementedError
+
+    async def patch(
+        self, rt: ResourceType, name: str, patch: Any, namespace: Any = None, **_: Any
+    ) -> Any:
+        based_on = patch["metadata"]["resourceVersion"]
+        self.dropped.append(self.deliver(_obj(based_on), _obj(self.event_rv, patch["status"])))
+        await asyncio.sleep(0)
+        if self.conflict:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        return _obj(self.reply_rv, patch["status"])
+
+
+async def test_echo_delivered_before_the_reply_is_dropped_once() -> None:
+    """The watch beats the write's reply: the update from the locked version is the echo."""
+    client = _WatchFirstClient()
+    writer = StatusWriter(client, MODELPROVIDERS)
+    requeued: list[str] = []
+    writer.requeue = requeued.append
+    client.deliver = writer.is_own_write
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert client.dropped == [True]
+    assert requeued == []
+    assert writer.pending() == 0  # the cache already shows the write: no record held
+    # nothing is due any more: the next update (somebody else's) passes
+    assert not writer.is_own_write(_obj("8"), _obj("9", {"ready": False}))
+    # an update from another version while a write is in flight is not taken for its echo
+    client.deliver = lambda old, new: writer.is_own_write(_obj("6"), new)
+    assert await writer.write(_obj("7"), {"ready": False}, ["ready"])
+    assert client.dropped[-1] is False
+
+
+async def test_early_update_that_was_more_than_the_echo_is_requeued() -> None:
+    """The update seen before the reply is not the written version (a relist folded the
+    echo into later changes): the key is requeued."""
+    client = _WatchFirstClient(event_rv="11", reply_rv="8")
+    writer = StatusWriter(client, MODELPROVIDERS)
+    requeued: list[str] = []
+    writer.requeue = requeued.append
+    client.deliver = writer.is_own_write
+    assert await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert requeued == [f"{NS}/e"]
+
+
+async def test_early_update_of_a_refused_write_is_reconciled_by_the_conflict() -> None:
+    """Somebody else's write won the race (ours gets a Conflict): the update dropped as a
+    possible echo is reconciled through the Conflict's requeue."""
+    client = _WatchFirstClient(conflict=True)
+    writer = StatusWriter(client, MODELPROVIDERS)
+    client.deliver = writer.is_own_write
+    with pytest.raises(Conflict):
+        await writer.write(_obj("7"), {"ready": True}, ["ready"])
+    assert client.dropped == [True]
+    # nothing stays in flight: later updates from that version pass
+    assert not writer.is_own_write(_obj("7"), _obj("8"))
+
+
+async def test_probes_in_flight_a_rotation_during_the_probe_discards_its_result(
+    rig: Rig,
+) -> None:
+    """With probes outside the workers: the reconcile that starts a probe returns at once;
+    the completion re-queues; a Secret rotated while the probe ran makes its result stale —
+    it is dropped and the probe runs again with the new key, and only that one is written."""
+    from flokoa_controller.controllers.probes_inflight import InFlightProbes
+
+    probes = InFlightProbes()
+    requeued: list[Request] = []
+    rig.reconciler.probes = probes
+    rig.reconciler.requeue = requeued.append
+    rig.cluster.put(_provider("u1"))
+    rig.gate = asyncio.Event()
+    first = await rig.reconcile()
+    assert first == Result()  # in flight: nothing to requeue, the completion will
+    await rig.probing.wait()
+    assert len(rig.probes) == 1
+    assert await rig.reconcile() == Result()  # seen in flight: not started twice
+    assert len(rig.probes) == 1
+
+    rotated = _secret("creds")
+    rotated["data"] = {"api-key": b64(b"sk-rotated-key-0123456789abcdef")}
+    rig.cluster.secrets["creds"] = rotated
+    rig.secrets.add(secret_to_digest(rotated))
+    rig.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert requeued == [Request(NS, "p")]
+    rig.gate = asyncio.Event()
+    rig.probing.clear()
+    assert await rig.reconcile() == Result()  # stale result dropped, probing again
+    assert rig.cluster.patches == []
+    await rig.probing.wait()
+    assert len(rig.probes) == 2
+    assert rig.probes[1].api_key == "sk-rotated-key-0123456789abcdef"
+    rig.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    done = await rig.reconcile()
+    assert done.requeue_after > 0
+    assert len(rig.cluster.patches) == 1
+    status = rig.cluster.objects[f"{NS}/p"]["status"]
+    assert status["ready"] is True
+    assert len(rig.probes) == 2  # the stale probe's outcome was never written
+    assert len(probes) == 0
+
+
+async def test_probes_in_flight_a_deleted_provider_cancels_its_probe(rig: Rig) -> None:
+    from flokoa_controller.controllers.probes_inflight import InFlightProbes
+
+    probes = InFlightProbes()
+    rig.reconciler.probes = probes
+    rig.cluster.put(_provider("u1"))
+    rig.gate = asyncio.Event()
+    await rig.reconcile()
+    await rig.probing.wait()
+    assert probes.in_flight() == 1
+    rig.providers.delete(f"{NS}/p")
+    del rig.cluster.objects[f"{NS}/p"]
+    await rig.reconcile()
+    assert len(probes) == 0  # forgotten at once; the cancelled task ends on the next turns
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert probes.in_flight() == 0
+    assert rig.cluster.patches == []

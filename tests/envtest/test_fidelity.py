@@ -2,7 +2,8 @@
 
 Each test pins one rule where a naive in-memory server would differ: list resourceVersion
 semantics and option validation, bookmarks, 410s, Table watches, JSON patch failures, the
-status subresource, generation, deletion with finalizers and unconditional updates.
+status subresource, generation, deletion with finalizers and unconditional updates, content
+negotiation, deletion answers and where a custom resource's watch history starts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.testing import RawClient
@@ -338,3 +340,88 @@ async def test_deletion_with_finalizers(api: APIServer, http: RawClient) -> None
     assert [e["type"] for e in events] == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
     assert "finalizers" not in events[-2]["object"]["metadata"]
     assert (await http.get(f"{MP}/p")).status == 404
+
+
+# --- negotiation, deletion answers, history start (kube-apiserver v1.32.6 recordings) ----------
+
+
+async def test_accept_yaml_and_unknown_media_types(http: RawClient) -> None:
+    assert (await http.request("POST", MP, provider("y"))).status == 201
+    one = await http.request("GET", f"{MP}/y", headers={"Accept": "application/yaml"})
+    assert one.status == 200
+    assert one.headers["Content-Type"] == "application/yaml"
+    assert yaml.safe_load(one.body)["metadata"]["name"] == "y"
+    listed = await http.request("GET", MP, headers={"Accept": "application/yaml"})
+    assert [i["metadata"]["name"] for i in yaml.safe_load(listed.body)["items"]] == ["y"]
+    missing = await http.request("GET", f"{MP}/nope", headers={"Accept": "application/yaml"})
+    assert missing.status == 404
+    assert yaml.safe_load(missing.body)["reason"] == "NotFound"
+    # nothing acceptable: 406 before anything is done (the create is not made)
+    refused = await http.request("POST", MP, provider("z"), headers={"Accept": "application/bogus"})
+    assert refused.status == 406
+    assert refused.body["message"] == (
+        "only the following media types are accepted: application/json, application/yaml, "
+        "application/vnd.kubernetes.protobuf"
+    )
+    assert "details" not in refused.body
+    assert (await http.get(f"{MP}/z")).status == 404
+
+
+async def test_unknown_resources_are_plain_404s(http: RawClient) -> None:
+    for path in (
+        "/apis/agent.flokoa.ai/v1alpha1/namespaces/default/nosuchthings",
+        "/api/v1/namespaces/default/nosuchthings",
+        "/apis/no.such.group/v1/things",
+        "/nosuchpath",
+    ):
+        reply = await http.get(path)
+        assert reply.status == 404, path
+        assert reply.headers["Content-Type"].startswith("text/plain"), path
+        assert reply.body == "404 page not found\n", path
+
+
+async def test_custom_resource_delete_answers_a_success_status(http: RawClient) -> None:
+    created = (await http.request("POST", MP, provider("d"))).body
+    dry = await http.request("DELETE", f"{MP}/d", params={"dryRun": "All"})
+    expected = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": "d",
+            "group": "agent.flokoa.ai",
+            "kind": "modelproviders",
+            "uid": created["metadata"]["uid"],
+        },
+    }
+    assert (dry.status, dry.body) == (200, expected)
+    assert (await http.get(f"{MP}/d")).status == 200  # a dry run stores nothing
+    gone = await http.request("DELETE", f"{MP}/d")
+    assert (gone.status, gone.body) == (200, expected)
+    assert (await http.get(f"{MP}/d")).status == 404
+    # with a finalizer, a dry run answers the object as it would be marked
+    held = provider("h")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    assert (await http.request("POST", MP, held)).status == 201
+    marked = await http.request("DELETE", f"{MP}/h", params={"dryRun": "All"})
+    assert marked.body["metadata"]["deletionTimestamp"]
+    assert "deletionTimestamp" not in (await http.get(f"{MP}/h")).body["metadata"]
+
+
+async def test_custom_resource_history_starts_when_served(http: RawClient) -> None:
+    # kube's watch cache for a new CRD starts at its establishment: older versions are gone
+    first = (await http.request("POST", MP, provider("w"))).body["metadata"]["resourceVersion"]
+    w = await http.watch(MP, resourceVersion="1")
+    event = await w.next()
+    assert event is not None
+    assert event["type"] == "ERROR"
+    assert event["object"]["code"] == 410
+    assert event["object"]["message"].startswith("too old resource version: 1 (")
+    w.close()
+    # a version the server handed out after that replays as usual
+    w = await http.watch(MP, resourceVersion=str(int(first) - 1))
+    event = await w.next()
+    assert event is not None
+    assert event["type"] == "ADDED"
+    w.close()

@@ -23,10 +23,16 @@ SAMPLE = REPO / "config" / "samples" / "openai.yaml"
 
 @pytest.fixture
 async def ns(kubectl: Kubectl) -> AsyncIterator[str]:
-    """A fresh namespace, deleted afterwards (so a real cluster is left clean)."""
+    """A fresh namespace, deleted afterwards (so a real cluster is left clean).
+
+    Its objects are deleted first: nothing counts on the namespace controller finishing the
+    namespace's deletion (a bare kube-apiserver has none; it stays Terminating)."""
     name = f"kt-{uuid.uuid4().hex[:8]}"
     await kubectl("create", "namespace", name)
     yield name
+    await kubectl(
+        "delete", "models,modelproviders,secrets", "--all", "-n", name, "--wait=false", check=False
+    )
     await kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 

@@ -399,7 +399,8 @@ async def test_finalizers_hold_deletion(api: APIServer, http: RawClient) -> None
     pre = await http.request("POST", CM, configmap("pre"))
     wrong = await http.request("DELETE", f"{CM}/pre", {"preconditions": {"uid": "not-it"}})
     assert wrong.status == 409
-    assert "Precondition failed" in wrong.body["message"]
+    assert "the UID in the precondition (not-it) does not match" in wrong.body["message"]
+    assert wrong.body["details"]["kind"] == "ConfigMap"  # kube names the kind here
     assert pre.status == 201
 
 

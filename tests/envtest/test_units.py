@@ -1,10 +1,11 @@
-"""Pure pieces of envtest: selectors, patches, storage history and request parsing."""
+"""Pure pieces of envtest: selectors, patches, storage history, request parsing, Go texts."""
 
 from __future__ import annotations
 
 import pytest
 
 from flokoa_controller.envtest.errors import StatusError
+from flokoa_controller.envtest.gocodec import base64_error, json_syntax_error, parse_int_error
 from flokoa_controller.envtest.handlers import negotiate_output, parse_request
 from flokoa_controller.envtest.patch import (
     MERGE_BY_VALUE,
@@ -41,11 +42,38 @@ def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) 
     assert parse_label_selector(selector).matches(labels) is expected
 
 
-@pytest.mark.parametrize("bad", ["a b", "a in ()", "=x", "a=b c", "a=" + "v" * 64])
-def test_malformed_label_selectors_are_400(bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+        ("a in (", "unable to parse requirement: found '', expected: ',', ')' or identifier"),
+        ("=x", "found '=', expected: !, identifier, or 'end of string'"),
+        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+        ("a,", "found '', expected: identifier after ','"),
+        ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ("a=(", "unable to parse requirement: found '(', expected: identifier"),
+        ("a ~ b", "unable to parse requirement: found '~', expected: in, notin, =, ==, !=, gt, lt"),
+        (
+            "a=" + "v" * 64,
+            "unable to parse requirement: values[0][a]: Invalid value: "
+            f'"{"v" * 64}": must be no more than 63 characters',
+        ),
+    ],
+)
+def test_malformed_label_selectors_are_400(bad: str, message: str) -> None:
+    # kube's labels parser wording (k8s.io/apimachinery/pkg/labels), as kube-apiserver answers
     with pytest.raises(StatusError) as exc:
         parse_label_selector(bad)
     assert exc.value.code == 400
+    assert exc.value.body["message"] == message
+
+
+def test_label_selector_edge_cases_kube_accepts() -> None:
+    # "()" is the set of the empty value; gt/lt compare integers
+    assert parse_label_selector("a in ()").matches({"a": ""})
+    assert not parse_label_selector("a in ()").matches({"a": "x"})
+    assert parse_label_selector("n>3").matches({"n": "4"})
+    assert not parse_label_selector("n<3").matches({"n": "x"})
 
 
 def test_field_selectors() -> None:
@@ -56,6 +84,72 @@ def test_field_selectors() -> None:
     assert parse_field_selector("metadata.name=e", EVENT_FIELDS).single_name() == "e"
     with pytest.raises(StatusError):
         parse_field_selector("spec.nodeName=x", EVENT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("metadata.name", "invalid selector: 'metadata.name'; can't understand 'metadata.name'"),
+        ("a=b!=c", "invalid field selector: unescaped character in value: 61"),
+        ("metadata.name=a\\q", "invalid field selector: invalid escape sequence: \\q"),
+        # terms are parsed sorted, then checked against the resource's fields; no trimming
+        ("x=1,metadata.name=y", "field label not supported: x"),
+        ("metadata.name =y", "field label not supported: metadata.name "),
+    ],
+)
+def test_malformed_field_selectors_are_400(bad: str, message: str) -> None:
+    # kube's fields.ParseSelector wording (k8s.io/apimachinery/pkg/fields)
+    with pytest.raises(StatusError) as exc:
+        parse_field_selector(bad, EVENT_FIELDS)
+    assert exc.value.code == 400
+    assert exc.value.body["message"] == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "invalid character 'n' looking for beginning of object key string"),
+        (b'{"a" 1}', "invalid character '1' after object key"),
+        (b'{"a":1 "b"}', "invalid character '\"' after object key:value pair"),
+        (b"[1,]", "invalid character ']' looking for beginning of value"),
+        (b"[1 2]", "invalid character '2' after array element"),
+        (b"tru", "unexpected end of JSON input"),
+        (b"trux", "invalid character 'x' in literal true (expecting 'e')"),
+        (b"-x", "invalid character 'x' in numeric literal"),
+        (b"1.e", "invalid character 'e' after decimal point in numeric literal"),
+        (b'"\\q"', "invalid character 'q' in string escape code"),
+        (b"{} {}", "invalid character '{' after top-level value"),
+        (b"\x81", "invalid character '\\u0081' looking for beginning of value"),
+        (b'{"a": [1, {"b": null}]}', None),
+    ],
+)
+def test_go_json_syntax_errors(data: bytes, message: str | None) -> None:
+    assert json_syntax_error(data) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("c2stdGVzdA==", None),
+        ("not base64!", 3),
+        ("abc", 0),
+        ("ab=c", 2),
+        ("YQ=", 3),
+        ("YQ==YQ==", 4),
+        ("YWJj\nZGVm", None),
+    ],
+)
+def test_go_base64_offsets(text: str, offset: int | None) -> None:
+    expected = None if offset is None else f"illegal base64 data at input byte {offset}"
+    assert base64_error(text) == expected
+
+
+def test_go_parse_int() -> None:
+    assert parse_int_error("x") == 'strconv.ParseInt: parsing "x": invalid syntax'
+    assert parse_int_error("99999999999999999999") == (
+        'strconv.ParseInt: parsing "99999999999999999999": value out of range'
+    )
+    assert parse_int_error("-12") is None
 
 
 def test_merge_patch_rfc7386() -> None:

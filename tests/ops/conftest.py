@@ -285,6 +285,7 @@ async def start_controller(workdir: Path) -> AsyncIterator[RunningController]:
             "--metrics-bind-address=127.0.0.1:0",
             "--health-probe-bind-address=127.0.0.1:0",
             "--log-format=json",
+            "--allow-destinations=127.0.0.0/8",  # the demo fakes listen on 127.0.0.1
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -22,9 +22,10 @@ EXPECTED_ALERTS = {
     "FlokoaControllerWorkqueueLatencyHigh",
     "FlokoaModelProvidersNotReady",
     "FlokoaProviderProbeFailuresRising",
+    "FlokoaModelDeprecated",
 }
 """What issue 7 asks for: no leader, controller down, reconcile errors, workqueue depth and
-latency, providers not ready, probe failures."""
+latency, providers not ready, probe failures; and issue 14: deprecated models in use."""
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

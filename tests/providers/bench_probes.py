@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 
 import trustme
 
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest.fakes import FakeOpenAI
 from flokoa_controller.providers import (
     ProbeHTTP,
@@ -26,6 +27,7 @@ from flokoa_controller.providers import (
     probe_model,
     probe_provider,
 )
+from flokoa_controller.providers.destinations import DestinationPolicy
 
 
 def _serve(conn: Connection, tls: bool) -> None:
@@ -42,7 +44,9 @@ async def run(
     probes: int, concurrency: int, base_url: str, key: str, ca: bytes | None, model: bool
 ) -> float:
     target = ProbeTarget(kind="openai", base_url=base_url, api_key=key, tls=TLSSettings(ca_pem=ca))
-    async with ProbeHTTP(max_per_host=concurrency) as http:
+    async with ProbeHTTP(
+        max_per_host=concurrency, policy=DestinationPolicy.build(allow=DEV_ALLOWED_DESTINATIONS)
+    ) as http:
         remaining = probes
 
         async def worker() -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import trustme
 
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint, FakeProviders
 from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.providers import (
@@ -24,7 +25,11 @@ from flokoa_controller.providers import (
     TLSSettings,
     VertexSettings,
 )
+from flokoa_controller.providers.destinations import DestinationPolicy
 from flokoa_controller.providers.identity import IdentityBroker, IdentitySettings
+
+LOOPBACK_ALLOWED = DestinationPolicy.build(allow=DEV_ALLOWED_DESTINATIONS)
+"""The default destination policy with loopback allowed, as for `flokoa-controller dev`."""
 
 
 @pytest.fixture(autouse=True)
@@ -62,14 +67,15 @@ def identity_settings(*fakes: FakeProviders, **kw: Any) -> IdentitySettings:
 
 @pytest.fixture
 async def http(request: pytest.FixtureRequest) -> AsyncIterator[ProbeHTTP]:
-    """The probes' HTTP client (identity settings allowing the test's fakes)."""
+    """The probes' HTTP client: loopback allowed (the fakes listen on 127.0.0.1), identity
+    settings allowing the test's fakes."""
     started = [
         request.getfixturevalue(name)
         for name in ("fakes", "tls_fakes")
         if name in request.fixturenames
     ]
     broker = IdentityBroker(identity_settings(*started))
-    async with ProbeHTTP(identity=broker) as client:
+    async with ProbeHTTP(policy=LOOPBACK_ALLOWED, identity=broker) as client:
         yield client
 
 

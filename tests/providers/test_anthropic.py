@@ -52,3 +52,24 @@ async def test_unknown_version(fakes: FakeProviders, http: ProbeHTTP) -> None:
     result = await probe_provider(target, http)
     assert (result.reason, result.http_status) == ("UnexpectedResponse", 400)
     assert "anthropic-version" in result.message
+
+
+async def test_alias_resolves_to_the_dated_model(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    target = ProbeTarget(
+        kind="anthropic", base_url=fakes.anthropic.base_url, api_key=fakes.anthropic.api_key
+    )
+    alias = await probe_model(target, "claude-sonnet-4-0", http)
+    assert alias.ok, alias
+    assert alias.model is not None
+    assert alias.model.resolved == "claude-sonnet-4-20250514"
+    assert "resolves to claude-sonnet-4-20250514" in alias.message
+    dated = await probe_model(target, "claude-sonnet-4-20250514", http)
+    assert dated.ok
+    assert dated.model is None
+    # a hostile answer naming something odd is not reported
+    fakes.anthropic.aliases["claude-x"] = "claude-sonnet-4-20250514"
+    fakes.anthropic.models.add("bad\nname")
+    fakes.anthropic.aliases["claude-y"] = "bad\nname"
+    odd = await probe_model(target, "claude-y", http)
+    assert odd.ok
+    assert odd.model is None

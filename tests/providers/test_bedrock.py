@@ -42,8 +42,10 @@ async def test_static_keys(fakes: FakeProviders, http: ProbeHTTP, tools: SimpleN
     assert (await probe_provider(target, http)).ok
     model = await probe_model(target, "meta.llama3-70b-instruct-v1:0", http)
     assert model.ok, model
-    request = fakes.bedrock.requests[-1]
-    assert request.raw_path == "/foundation-models/meta.llama3-70b-instruct-v1%3A0"
+    get, availability = fakes.bedrock.requests[-2:]
+    assert get.raw_path == "/foundation-models/meta.llama3-70b-instruct-v1%3A0"
+    assert availability.raw_path == "/foundation-model-availability/meta.llama3-70b-instruct-v1%3A0"
+    request = get
     auth = request.header("Authorization")
     assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={creds.access_key_id}/")
     assert "/us-east-1/bedrock/aws4_request" in auth
@@ -89,7 +91,7 @@ async def test_web_identity(
     assert web_identity.token.encode() in sts_request.body
     assert fakes.bedrock.principals == [
         "arn:aws:sts::123456789012:assumed-role/flokoa-probe/" + p
-        for p in [fakes.bedrock.principals[0].rsplit("/", 1)[1]] * 2
+        for p in [fakes.bedrock.principals[0].rsplit("/", 1)[1]] * 3  # list, get, access
     ]
     for request in fakes.bedrock.requests:
         key = request.header("Authorization").split("Credential=")[1].split("/")[0]
@@ -209,9 +211,96 @@ def test_default_endpoint() -> None:
 async def test_expiring_credentials_are_refreshed(
     fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
 ) -> None:
-    """Temporary keys that expire within the refresh margin are not reused."""
+    """Temporary keys that expire within the refresh margin are not reused (each request
+    of a model check exchanges anew); keys with an hour left are."""
     fakes.sts.lifetime = 300
     target = bedrock_target(fakes)
     for _ in range(3):
         assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
-    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 3}
+    short = fakes.sts.calls["AssumeRoleWithWebIdentity"]
+    assert short >= 3
+    fakes.sts.lifetime = 3600
+    for _ in range(3):
+        assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
+    assert fakes.sts.calls["AssumeRoleWithWebIdentity"] == short + 1
+
+
+# -- the model check: inference profiles, access, lifecycle (issue 14) ----------------------
+
+
+def test_model_identifier_kinds() -> None:
+    from flokoa_controller.providers.bedrock_models import foundation_model_id, profile_identifier
+
+    assert profile_identifier("us.anthropic.claude-sonnet-4-20250514-v1:0") is not None
+    assert profile_identifier("global.anthropic.claude-sonnet-4-5-20250929-v1:0") is not None
+    assert profile_identifier("apac.amazon.nova-pro-v1:0") is not None
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+    assert profile_identifier(arn) == arn
+    assert profile_identifier("anthropic.claude-3-haiku-20240307-v1:0") is None
+    assert profile_identifier("usa.model") is None
+    fm = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"
+    assert profile_identifier(fm) is None
+    assert foundation_model_id(fm) == "amazon.titan-text-express-v1"
+    assert foundation_model_id("amazon.titan-text-express-v1") == "amazon.titan-text-express-v1"
+
+
+async def test_inference_profiles(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
+) -> None:
+    target = bedrock_target(fakes, creds=tools.static_key(fakes))
+    model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    fakes.bedrock.lifecycles[model] = "LEGACY"
+    system = await probe_model(target, f"us.{model}", http)
+    assert (system.ok, system.reason) == (True, "ProbeSucceeded"), system
+    assert system.model is not None
+    assert system.model.resolved == model
+    assert len(system.model.members) == 3
+    assert system.model.lifecycle is not None
+    assert system.model.lifecycle.deprecated
+    assert "system-defined profile, routes to" in system.message
+    arn = fakes.bedrock.add_application_profile("mine", "anthropic.claude-3-haiku-20240307-v1:0")
+    app = await probe_model(target, arn, http)
+    assert app.ok, app
+    assert app.model is not None
+    assert app.model.members == (fakes.bedrock.model_arn("anthropic.claude-3-haiku-20240307-v1:0"),)
+    missing = await probe_model(target, "eu.anthropic.claude-nothing-v1:0", http)
+    assert (missing.ok, missing.reason, missing.http_status) == (False, "ModelNotFound", 404)
+    assert missing.model is None
+
+
+async def test_model_access_reasons(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
+) -> None:
+    creds = tools.static_key(fakes)
+    target = bedrock_target(fakes, creds=creds)
+    model = "amazon.titan-text-express-v1"
+    cases = [
+        ({"authorizationStatus": "NOT_AUTHORIZED"}, "ModelAccessNotGranted", "NOT_AUTHORIZED"),
+        ({"entitlementAvailability": "NOT_AVAILABLE"}, "ModelAccessNotGranted", "NOT_AVAILABLE"),
+        ({"agreement": "ERROR"}, "ModelAgreementNotAccepted", "status ERROR"),
+        ({"regionAvailability": "NOT_AVAILABLE"}, "ModelNotOfferedInRegion", "us-east-1"),
+    ]
+    for fields, reason, word in cases:
+        fakes.bedrock.availability[model] = fields
+        result = await probe_model(target, model, http)
+        assert (result.ok, result.reason, result.retryable) == (False, reason, False), result
+        assert word in result.message
+    # an identity without GetFoundationModelAvailability: found, access not checked
+    principal = fakes.aws_credentials.keys[creds.access_key_id].principal_arn
+    fakes.bedrock.denied_actions[principal] = {"bedrock:GetFoundationModelAvailability"}
+    result = await probe_model(target, model, http)
+    assert (result.ok, result.reason) == (True, "ProbeSucceeded"), result
+    assert "access not checked (GetFoundationModelAvailability: HTTP 403)" in result.message
+    # GetInferenceProfile refused: a permission problem, not a missing model
+    fakes.bedrock.denied_actions[principal] = {"bedrock:GetInferenceProfile"}
+    result = await probe_model(target, "us.anthropic.claude-3-haiku-20240307-v1:0", http)
+    assert (result.reason, result.http_status) == ("InvalidCredentials", 403)
+    assert "bedrock:GetInferenceProfile" in result.message
+
+
+async def test_profiles_with_an_api_key(fakes: FakeProviders, http: ProbeHTTP) -> None:
+    target = bedrock_target(fakes, api_key=fakes.bedrock.api_keys.new())
+    result = await probe_model(target, "global.anthropic.claude-3-haiku-20240307-v1:0", http)
+    assert result.ok, result
+    for request in fakes.bedrock.requests:
+        assert request.header("Authorization") == f"Bearer {target.api_key}"

@@ -94,8 +94,10 @@ def test_vertex_urls() -> None:
         "europe-west4/models?pageSize=1"
     )
     glob = ProbeTarget(kind="google", vertex=VertexSettings("my-proj", "global"))
+    # global has no model registry: countTokens in the project (issue 14)
     assert vertex_provider_url(glob) == (
-        "https://aiplatform.googleapis.com/v1beta1/publishers/google/models/" + VERTEX_PROBE_MODEL
+        "https://aiplatform.googleapis.com/v1/projects/my-proj/locations/global/publishers/"
+        f"google/models/{VERTEX_PROBE_MODEL}:countTokens"
     )
     assert publisher_model("gemini-2.0-flash") == ("google", "gemini-2.0-flash")
     assert publisher_model("anthropic/claude-x") == ("anthropic", "claude-x")
@@ -229,9 +231,17 @@ async def test_vertex_project_and_location(
     assert (nowhere.reason, nowhere.http_status) == ("EndpointNotFound", 404)
     glob = await probe_provider(vertex_target(fakes, info, location="global"), http)
     assert glob.ok, glob
-    assert (
-        fakes.vertex.requests[-1].path == f"/v1beta1/publishers/google/models/{VERTEX_PROBE_MODEL}"
+    counted = fakes.vertex.requests[-1]
+    assert (counted.method, counted.path) == (
+        "POST",
+        "/v1/projects/fake-project/locations/global/publishers/google/models/"
+        f"{VERTEX_PROBE_MODEL}:countTokens",
     )
+    # with global, the provider probe checks the project too (issue 14)
+    elsewhere = await probe_provider(
+        vertex_target(fakes, info, project="someone-else", location="global"), http
+    )
+    assert (elsewhere.reason, elsewhere.http_status) == ("InvalidCredentials", 403)
 
 
 # -- Vertex with Application Default Credentials ----------------------------------------------
@@ -310,13 +320,20 @@ async def test_credentials_are_cached_per_target(
 async def test_expiring_token_is_refreshed(
     fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
 ) -> None:
-    """A cached token close to expiry (inside REFRESH_MARGIN) is not reused."""
+    """A cached token close to expiry (inside REFRESH_MARGIN) is not reused (each request of
+    a model check grants anew); one with an hour left is."""
     fakes.google_tokens.lifetime = 120
     info = tools.service_account(fakes)
     target = vertex_target(fakes, info)
     for _ in range(3):
         assert (await probe_model(target, "gemini-2.5-pro", http)).ok
-    assert fakes.google_oauth.accounts[info["client_email"]].grants == 3
+    account = fakes.google_oauth.accounts[info["client_email"]]
+    short = account.grants
+    assert short >= 3
+    fakes.google_tokens.lifetime = 3600
+    for _ in range(3):
+        assert (await probe_model(target, "gemini-2.5-pro", http)).ok
+    assert account.grants == short + 1
 
 
 def test_sdk_request_logging_stays_off_even_at_debug_level() -> None:
@@ -345,3 +362,51 @@ def test_sdk_request_logging_stays_off_even_at_debug_level() -> None:
             assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     finally:
         root.setLevel(before)
+
+
+# -- Vertex model check in the project (issue 14) -------------------------------------------
+
+
+async def test_vertex_model_check_in_the_project(
+    fakes: FakeProviders, http: ProbeHTTP, tools: SimpleNamespace
+) -> None:
+    info = tools.service_account(fakes)
+    target = vertex_target(fakes, info)
+    found = await probe_model(target, "gemini-2.5-pro", http)
+    assert (found.ok, found.reason) == (True, "ProbeSucceeded"), found
+    catalog, counted = fakes.vertex.requests[-2:]
+    assert catalog.path == "/v1beta1/publishers/google/models/gemini-2.5-pro"
+    assert (counted.method, counted.path) == (
+        "POST",
+        "/v1/projects/fake-project/locations/us-central1/publishers/google/models/"
+        "gemini-2.5-pro:countTokens",
+    )
+    assert b'"contents"' in counted.body
+    assert found.model is not None
+    assert found.model.lifecycle is not None
+    assert (found.model.lifecycle.word, found.model.lifecycle.deprecated) == ("GA", False)
+
+    fakes.vertex.predict_denied.add(info["client_email"])
+    denied = await probe_model(target, "gemini-2.5-pro", http)
+    assert (denied.ok, denied.reason, denied.http_status) == (False, "InvalidCredentials", 403)
+    assert "aiplatform.endpoints.predict" in denied.message
+    fakes.vertex.predict_denied.clear()
+
+    fakes.vertex.locations.discard("europe-west4")
+    elsewhere = await probe_model(
+        vertex_target(fakes, info, location="europe-west4"), "gemini-2.5-pro", http
+    )
+    assert (elsewhere.reason, elsewhere.http_status) == ("ModelNotFound", 404)
+    assert 'not available to project "fake-project" in location europe-west4' in elsewhere.message
+
+    partner = await probe_model(target, "anthropic/claude-sonnet-4", http)
+    assert (partner.ok, partner.reason) == (True, "ModelAccessNotVerified")
+    assert "cannot be checked for free" in partner.message
+    assert not fakes.vertex.requests[-1].path.endswith(":countTokens")
+
+    fakes.vertex.launch_stages["google/gemini-2.0-flash"] = "DEPRECATED"
+    old = await probe_model(target, "gemini-2.0-flash", http)
+    assert old.ok, old
+    assert old.model is not None
+    assert old.model.lifecycle is not None
+    assert old.model.lifecycle.reason == "LaunchStageDeprecated"

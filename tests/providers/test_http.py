@@ -12,9 +12,14 @@ from typing import Any
 import pytest
 import trustme
 
+from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProxy
 from flokoa_controller.envtest.testing import poll_until
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, TLSSettings, probe_provider
+from flokoa_controller.providers.destinations import DestinationPolicy
+
+LOOPBACK_ALLOWED = DestinationPolicy.build(allow=DEV_ALLOWED_DESTINATIONS)
+"""The default policy with loopback allowed (the fakes listen on 127.0.0.1)."""
 
 
 @pytest.fixture
@@ -84,7 +89,8 @@ async def test_system_cas_when_no_custom_ca(
     target = openai_target(tls_openai, TLSSettings())
     assert (await probe_provider(target, http)).reason == "TLSVerificationFailed"
     monkeypatch.setenv("SSL_CERT_FILE", write_pem(tmp_path / "system.pem", ca))
-    fresh = ProbeHTTP()  # contexts are cached per TLS settings: a new client reloads
+    # contexts are cached per TLS settings: a new client reloads
+    fresh = ProbeHTTP(policy=LOOPBACK_ALLOWED)
     try:
         assert (await probe_provider(target, fresh)).ok
     finally:
@@ -130,7 +136,7 @@ async def test_invalid_ca_bundle(tls_openai: FakeOpenAI, http: ProbeHTTP, pem: b
 
 
 async def test_tls_contexts_are_cached_and_bounded(ca: trustme.CA) -> None:
-    async with ProbeHTTP(max_contexts=2) as http:
+    async with ProbeHTTP(max_contexts=2, policy=LOOPBACK_ALLOWED) as http:
         first = http.context(TLSSettings(ca.cert_pem.bytes()))
         assert http.context(TLSSettings(ca.cert_pem.bytes())) is first
         http.context(TLSSettings(insecure_skip_verify=True))
@@ -273,7 +279,7 @@ async def test_connections_are_reused(
 
 
 async def test_per_host_concurrency_bound(tools: SimpleNamespace) -> None:
-    async with FakeOpenAI() as fake, ProbeHTTP(max_per_host=2) as http:
+    async with FakeOpenAI() as fake, ProbeHTTP(max_per_host=2, policy=LOOPBACK_ALLOWED) as http:
         fake.gate = asyncio.Event()
         target = openai_target(fake, TLSSettings())
         probes = [asyncio.create_task(probe_provider(target, http)) for _ in range(6)]
@@ -305,7 +311,7 @@ async def test_default_headers_do_not_override_protocol_headers(http: ProbeHTTP)
 async def test_closed_client_refuses_requests(
     tls_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    http = ProbeHTTP()
+    http = ProbeHTTP(policy=LOOPBACK_ALLOWED)
     await http.close()
     await http.close()
     target = openai_target(tls_openai, TLSSettings())

@@ -31,10 +31,18 @@ from flokoa_controller.providers.openai import azure_deployment, azure_resource_
         (
             ProbeTarget(
                 kind="openai",
-                base_url="https://gw.corp/azure/openai/deployments/d",
+                base_url="https://r.openai.azure.com/openai/deployments/d",
                 default_headers={"api-version": "2024-02-01"},
             ),
-            "https://gw.corp/azure/openai/models?api-version=2024-02-01",
+            "https://r.openai.azure.com/openai/models?api-version=2024-02-01",
+        ),
+        (  # not an Azure host: the header is only a header (issue 14)
+            ProbeTarget(
+                kind="openai",
+                base_url="https://gw.corp/v1",
+                default_headers={"api-version": "2024-02-01"},
+            ),
+            "https://gw.corp/v1/models",
         ),
         (
             ProbeTarget(kind="openai", base_url="https://r.openai.azure.com/openai/v1"),
@@ -174,9 +182,12 @@ def test_azure_deployment_of_a_base_url() -> None:
 
 
 async def test_azure_classic_from_the_spec_example(fakes: FakeProviders, http: ProbeHTTP) -> None:
-    """The user spec puts api-version in defaultHeaders: it becomes the query parameter."""
+    """The user spec puts api-version in defaultHeaders: on Azure it becomes the query
+    parameter. (The fake's host is 127.0.0.1, so the Azure flavor an Azure host gets, see
+    test_target.test_openai_flavor, is given here.)"""
     target = ProbeTarget(
         kind="openai",
+        flavor="azure-classic",
         base_url=fakes.azure.classic_base_url,
         api_key=fakes.azure.api_key,
         default_headers={"api-version": "2024-02-01"},
@@ -230,3 +241,42 @@ async def test_azure_rejects_bearer(fakes: FakeProviders, http: ProbeHTTP) -> No
     )
     result = await probe_provider(plain, http)
     assert result.reason == "InvalidCredentials"
+
+
+async def test_azure_v1_names_the_model_behind_a_fine_tune(
+    fakes: FakeProviders, http: ProbeHTTP
+) -> None:
+    fakes.azure.fine_tuned["gpt-4o-mini-2024-07-18.ft-abc123"] = "gpt-4o-mini-2024-07-18"
+    target = ProbeTarget(
+        kind="openai",
+        flavor="azure-v1",
+        base_url=fakes.azure.v1_base_url,
+        api_key=fakes.azure.api_key,
+    )
+    result = await probe_model(target, "gpt-4o-mini-2024-07-18.ft-abc123", http)
+    assert result.ok, result
+    assert result.model is not None
+    assert result.model.resolved == "gpt-4o-mini-2024-07-18"
+    plain = await probe_model(target, "gpt-4o", http)
+    assert plain.ok
+    assert plain.model is None
+
+
+async def test_api_version_header_on_a_gateway_keeps_bearer(
+    fakes: FakeProviders, http: ProbeHTTP
+) -> None:
+    """Issue 14: an api-version default header on a non-Azure host is only a header."""
+    target = ProbeTarget(
+        kind="openai",
+        base_url=fakes.openai.base_url,
+        api_key=fakes.openai.api_key,
+        default_headers={"api-version": "2024-10-21"},
+    )
+    assert target.flavor == "openai"
+    assert (await probe_provider(target, http)).ok
+    request = fakes.openai.requests[-1]
+    assert request.path == "/v1/models"
+    assert "api-version" not in request.query
+    assert request.header("Authorization") == f"Bearer {fakes.openai.api_key}"
+    assert request.header("api-version") == "2024-10-21"
+    assert request.header("api-key") is None

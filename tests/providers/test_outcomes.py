@@ -175,7 +175,10 @@ async def test_default_headers_reach_every_provider(
     assert (await probe_provider(target, http)).ok
     assert (await probe_model(target, case.model, http)).ok
     received = case.api(fakes).requests
-    assert len(received) == (1 if case.name == "azure-classic" else 2)
+    # one list, and the model check's requests: Vertex (Gemini) = catalog + countTokens,
+    # Bedrock = GetFoundationModel + GetFoundationModelAvailability
+    checks = {"azure-classic": 0, "vertex": 2, "bedrock": 2, "bedrock-api-key": 2}
+    assert len(received) == 1 + checks.get(case.name, 1)
     for request in received:
         assert request.header("X-Tenant-ID") == "tenant-123"
         assert request.header("X-Request-Source") == "flokoa"

@@ -33,22 +33,22 @@ CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE----
         ("https://r.services.ai.azure.com/openai/v1/", None, {}, "azure-v1"),
         ("https://r.openai.azure.com/openai/v1", None, {}, "azure-v1"),
         ("https://gateway.corp/openai/deployments/x", "2024-10-21", {}, "azure-classic"),
+        # an api-version header on another host is an ordinary header (issue 14)
         (
             "https://gateway.corp/openai/deployments/x",
             None,
             {"API-Version": "2024-02-01"},
-            "azure-classic",
+            "openai",
         ),
+        ("https://gw.corp/v1", None, {"api-version": "2024-02-01"}, "openai"),
+        ("https://r.openai.azure.com/openai", None, {"api-version": "2024-02-01"}, "azure-classic"),
         ("https://evil.com/?h=openai.azure.com", None, {}, "openai"),
     ],
 )
 def test_openai_flavor(
     base_url: str | None, api_version: str | None, headers: dict[str, str], flavor: str
 ) -> None:
-    assert (
-        detect_flavor("openai", base_url=base_url, api_version=api_version, default_headers=headers)
-        == flavor
-    )
+    assert detect_flavor("openai", base_url=base_url, api_version=api_version) == flavor
     target = ProbeTarget(
         kind="openai", base_url=base_url, api_version=api_version, default_headers=headers
     )

@@ -15,7 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from flokoa_controller.envtest.fakes import FakeOpenAI
 from flokoa_controller.envtest.server import APIServer
+from flokoa_controller.envtest.testing import poll_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -154,6 +156,62 @@ async def test_sigterm_shuts_down_gracefully_and_releases_the_lease(api: APIServ
     assert holder(api) == ""
     assert all(set(line) >= {"ts", "level", "logger", "msg"} for line in proc.lines)
     assert proc.find(lambda e: e.get("msg") == "Manager stopped") is not None
+
+
+async def test_default_flags_work_on_a_server_that_refuses_the_streaming_list(
+    api: APIServer,
+) -> None:
+    """kube-apiserver v1.32 with its default WatchList gate over etcd 3.4 answers every
+    streaming list with an ERROR event (a 500 Status): the operator, with its default flags,
+    falls back to list+watch once per informer, syncs and reconciles."""
+    api.faults.refuse_streaming_list = True
+    async with FakeOpenAI() as openai:
+        api.create_object(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "key", "namespace": "default"},
+                "stringData": {"api-key": openai.api_key},
+            }
+        )
+        api.create_object(
+            {
+                "apiVersion": "agent.flokoa.ai/v1alpha1",
+                "kind": "ModelProvider",
+                "metadata": {"name": "p", "namespace": "default"},
+                "spec": {
+                    "apiKeySecretRef": {"name": "key"},
+                    "openai": {"baseURL": openai.base_url, "timeoutSeconds": 5},
+                },
+            }
+        )
+        proc = await start(*run_args(api))
+        try:
+            await proc.wait_for(lambda e: e.get("msg") == "Caches synced")
+
+            def ready() -> bool:
+                obj = api.get_object("agent.flokoa.ai/v1alpha1", "ModelProvider", "p", "default")
+                conditions = (obj.get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+            await poll_until(ready, within=30, what="the provider Ready")
+            metrics = f"{address_of(proc, 'metrics')}/metrics"
+            async with aiohttp.ClientSession() as session, session.get(metrics) as resp:
+                text = await resp.text()
+            proc.proc.send_signal(signal.SIGTERM)
+            assert await proc.exit_code() == 0
+        finally:
+            proc.kill()
+    refused = [
+        e for e in api.audit.filter(verb="watch") if e.query.get("sendInitialEvents") == "true"
+    ]
+    assert refused
+    assert {e.code for e in refused} == {200}  # kube: 200, then an ERROR event (500 Status)
+    # one refused streaming list per informer: never retried in a loop
+    assert len(refused) == len({e.resource for e in refused})
+    assert "flokoa_reflector_streaming_list_fallbacks_total{resource=" in text
+    fallback_lines = [line for line in proc.lines if "streaming list failed" in line["msg"]]
+    assert len(fallback_lines) == len(refused)
 
 
 async def test_lost_lease_exits_non_zero(api: APIServer) -> None:

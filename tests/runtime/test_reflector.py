@@ -1,6 +1,7 @@
 """Reflector paths envtest alone does not take: servers without the streaming list (through a
-small rewriting proxy that plays an older kube-apiserver), 429 with Retry-After, server errors
-and their backoff, and an expired continue token in the middle of a paginated list."""
+small rewriting proxy that plays an older kube-apiserver, or envtest's ``refuse_streaming_list``
+fault that plays a v1.32 server over etcd 3.4), 429 with Retry-After, server errors and their
+backoff, and an expired continue token in the middle of a paginated list."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from flokoa_controller.envtest.server import APIServer
 from flokoa_controller.kube.client import ClientOptions, KubeClient
@@ -19,6 +21,7 @@ from flokoa_controller.kube.config import ClusterConfig, load_kubeconfig
 from flokoa_controller.kube.resources import CONFIGMAPS
 from flokoa_controller.kube.retry import RetryPolicy
 from flokoa_controller.runtime.backoff import Backoff
+from flokoa_controller.runtime.clock import FakeClock
 from flokoa_controller.runtime.informer import Informer
 from flokoa_controller.runtime.reflector import Reflector
 
@@ -148,6 +151,98 @@ async def test_streaming_list_falls_back_to_list_and_watch(
     assert stats.streaming_lists == 0
     assert sorted(informer.store.keys()) == [f"default/c{i}" for i in range(5)]
     assert not informer.reflectors[0].streaming_list  # remembered for the next relists
+
+
+def end_streaming_early(request: web.Request) -> web.Response | None:
+    """A proxy that closes streaming lists before their initial state (a 200, no events)."""
+    if "sendInitialEvents" in request.query:
+        return web.Response(status=200, content_type="application/json", body=b"")
+    return None
+
+
+def fallbacks_metric() -> float:
+    value = REGISTRY.get_sample_value(
+        "flokoa_reflector_streaming_list_fallbacks_total", {"resource": "configmaps/v1"}
+    )
+    return value or 0.0
+
+
+async def test_streaming_list_ending_early_falls_back_at_once(api: APIServer) -> None:
+    async with proxy(api.url, end_streaming_early) as url, client_for(api, url) as client:
+        informer = await sync_with(client)
+    assert (informer.stats.streaming_fallbacks, informer.stats.errors) == (1, 0)
+    assert (informer.stats.lists, informer.stats.streaming_lists) == (1, 0)
+    assert sorted(informer.store.keys()) == [f"default/c{i}" for i in range(5)]
+
+
+async def test_streaming_list_500_falls_back_and_is_remembered(
+    api: APIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kube-apiserver v1.32 over etcd 3.4 answers the streaming list with a 500: the
+    reflector lists at once, tries no streaming list on relists for a while, counts each
+    fallback and logs the first one only at INFO."""
+    api.faults.refuse_streaming_list = True
+    clock = FakeClock(1000.0)
+    sleeps = Sleeps()
+    before = fallbacks_metric()
+    api.audit.clear()
+    caplog.set_level("DEBUG", logger="flokoa_controller.runtime.reflector")
+    async with client_for(api) as client:
+        informer = Informer(client, CONFIGMAPS, namespaces=["default"])
+        reflector = Reflector(
+            client,
+            CONFIGMAPS,
+            informer,
+            namespace="default",
+            sleep=sleeps,
+            clock=clock,
+            streaming_retry_interval=600.0,
+        )
+        informer.reflectors = [reflector]
+        task = asyncio.create_task(reflector.run())
+        try:
+            assert await informer.wait_for_sync(10)
+            assert sleeps.delays == []  # no backoff: the list followed at once
+            assert not reflector.streaming_list
+            # a relist within the interval (410 on the resumed watch) does not try again
+            api.faults.expire_watch_resumes = 1
+            api.faults.drop_watches()
+            await poll_stats(lambda: reflector.stats.lists == 2)
+            streaming = api.audit.filter(verb="watch", resource="configmaps")
+            # kube answers 200 and ends the stream with an ERROR event (a 500 Status)
+            assert [e.code for e in streaming if "sendInitialEvents" in e.query] == [200]
+            # after the interval the streaming list is tried again (still refused: a fallback)
+            clock.now += 601.0
+            assert reflector.streaming_list
+            api.faults.expire_watch_resumes = 1
+            api.faults.drop_watches()
+            await poll_stats(lambda: reflector.stats.lists == 3)
+            streaming = api.audit.filter(verb="watch", resource="configmaps")
+            assert [e.code for e in streaming if "sendInitialEvents" in e.query] == [200, 200]
+            # once the server serves it, a relist past the interval streams again
+            api.faults.refuse_streaming_list = False
+            clock.now += 601.0
+            api.faults.expire_watch_resumes = 1
+            api.faults.drop_watches()
+            await poll_stats(lambda: reflector.stats.streaming_lists == 1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert reflector.streaming_list
+    assert reflector.stats.streaming_fallbacks == 2
+    assert fallbacks_metric() == before + 2
+    fallback_logs = [r for r in caplog.records if "streaming list failed" in r.getMessage()]
+    assert [r.levelname for r in fallback_logs] == ["INFO", "DEBUG"]
+    assert "RequestWatchProgress" in fallback_logs[0].getMessage()
+
+
+async def poll_stats(done: Callable[[], bool], within: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not done():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_streaming_list_used_when_supported(api: APIServer) -> None:

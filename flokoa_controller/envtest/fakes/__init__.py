@@ -6,16 +6,16 @@
 |---|---|---|
 | `openai` | OpenAI-compatible `/v1/models` | `Bearer` |
 | `azure` | Azure OpenAI classic (`api-version`) and v1 | `api-key` / Entra `Bearer` |
-| `anthropic` | `/v1/models` | `x-api-key` + `anthropic-version` |
+| `anthropic` | `/v1/models` (aliases resolved) | `x-api-key` + `anthropic-version` |
 | `gemini` | `/v1beta/models` | `x-goog-api-key` / `?key=` |
 | `google_oauth` | service-account JWT grant (`token_uri`) | RS256 assertion |
 | `metadata` | GCE/GKE metadata server (Workload Identity) | `Metadata-Flavor: Google` |
-| `vertex` | model registry list, publisher models | Google `Bearer` (1) |
+| `vertex` | model registry, publisher models, `countTokens` | Google `Bearer` (1) |
 | `google_sts` | `POST /v1/token`, RFC 8693 (`token_url`) | ServiceAccount token |
 | `iam_credentials` | `…/serviceAccounts/EMAIL:generateAccessToken` | federated `Bearer` |
 | `entra` | `POST /{tenant}/oauth2/v2.0/token` (`token_url(t)`) | ServiceAccount token |
 | `sts` | `AssumeRoleWithWebIdentity`, `AssumeRole` | ServiceAccount token / SigV4 |
-| `bedrock` | `/foundation-models` | SigV4 (static or STS keys) / `Bearer` API key |
+| `bedrock` | models, availability, inference profiles | SigV4 (static, STS) / `Bearer` API key |
 
 (1) tokens from `google_oauth`, `metadata` or `iam_credentials`; a federated token from
 `google_sts` only in projects where its principal was granted (`vertex.grant`).

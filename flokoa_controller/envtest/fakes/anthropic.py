@@ -2,7 +2,9 @@
 
 Requires `x-api-key` (one of `keys`) and `anthropic-version` (one of `versions`), like the
 real API: a missing version is 400 `invalid_request_error`, a bad key 401
-`authentication_error`, an unknown model 404 `not_found_error`.
+`authentication_error`, an unknown model 404 `not_found_error`. `GET /v1/models/{alias}`
+answers with the dated model an alias in `aliases` points to (as the real API does for
+`claude-sonnet-4-0` and the like).
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ DEFAULT_ANTHROPIC_MODELS = (
 )
 """Models the fake account has by default."""
 
+DEFAULT_ANTHROPIC_ALIASES = {
+    "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+    "claude-opus-4-0": "claude-opus-4-20250514",
+    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+}
+"""Aliases the fake resolves by default (alias → dated model ID)."""
+
 
 class FakeAnthropic(FakeEndpoint):
     """Anthropic endpoint; `url` is what `anthropic.baseURL` should be."""
@@ -34,6 +43,7 @@ class FakeAnthropic(FakeEndpoint):
         """A key accepted from the start."""
         self.versions: set[str] = {"2023-06-01", "2023-01-01"}
         self.models: set[str] = set(DEFAULT_ANTHROPIC_MODELS)
+        self.aliases: dict[str, str] = dict(DEFAULT_ANTHROPIC_ALIASES)
 
     @property
     def base_url(self) -> str:
@@ -100,6 +110,7 @@ class FakeAnthropic(FakeEndpoint):
         if denied is not None:
             return denied
         model = request.match_info["model"]
+        model = self.aliases.get(model, model)
         if model not in self.models:
-            return self.error(404, f"model: {model}")
+            return self.error(404, f"model: {request.match_info['model']}")
         return web.json_response(self._model(model))

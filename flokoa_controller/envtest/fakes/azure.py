@@ -13,6 +13,9 @@ application) stands for the "Cognitive Services OpenAI User" role assignment: an
 application's token is 401 `PermissionDenied`. `bearer_principals` records who each accepted
 Bearer request came from. `models` are the resource's models; `api_versions` the classic
 versions it knows.
+
+`fine_tuned` maps fine-tuned model IDs to their base model: they are listed and fetched
+with a `model` field naming the base (what the Azure OpenAI model object carries).
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class FakeAzureOpenAI(FakeEndpoint):
         """A key accepted from the start."""
         self.models: set[str] = set(DEFAULT_AZURE_MODELS)
         self.api_versions: set[str] = set(DEFAULT_AZURE_API_VERSIONS)
+        self.fine_tuned: dict[str, str] = {}
+        """Fine-tuned model ID → its base model."""
 
     @property
     def classic_base_url(self) -> str:
@@ -133,15 +138,17 @@ class FakeAzureOpenAI(FakeEndpoint):
             return self.error(400, f"api-version {version!r} is not supported by the v1 API")
         return None
 
-    @staticmethod
-    def _model(model: str) -> dict[str, Any]:
-        return {
+    def _model(self, model: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "id": model,
             "object": "model",
             "created_at": 1715367049,
             "status": "succeeded",
             "capabilities": {"chat_completion": True},
         }
+        if model in self.fine_tuned:
+            body["model"] = self.fine_tuned[model]
+        return body
 
     def _check(self, request: web.Request, version_check: VersionCheck) -> web.Response | None:
         denied = version_check(request)
@@ -152,7 +159,10 @@ class FakeAzureOpenAI(FakeEndpoint):
         if denied is not None:
             return denied
         return web.json_response(
-            {"object": "list", "data": [self._model(m) for m in sorted(self.models)]}
+            {
+                "object": "list",
+                "data": [self._model(m) for m in sorted(self.models | set(self.fine_tuned))],
+            }
         )
 
     async def _get(self, request: web.Request, version_check: VersionCheck) -> web.Response:
@@ -160,7 +170,7 @@ class FakeAzureOpenAI(FakeEndpoint):
         if denied is not None:
             return denied
         model = request.match_info["model"]
-        if model not in self.models:
+        if model not in self.models and model not in self.fine_tuned:
             return self.error(404, f"The model '{model}' does not exist")
         return web.json_response(self._model(model))
 

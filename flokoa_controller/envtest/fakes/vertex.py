@@ -1,4 +1,5 @@
-"""Fake Vertex AI: project model-registry list and publisher-model GET, Bearer tokens only.
+"""Fake Vertex AI: project model-registry list, publisher-model GET and `countTokens`,
+Bearer tokens only.
 
 Tokens must have been issued by the fake token endpoint, metadata server, IAM Credentials or
 Google STS (a shared `GoogleTokens`), be unexpired and carry the `cloud-platform` scope;
@@ -8,11 +9,17 @@ anything else (an API key, an unknown token) is 401 `UNAUTHENTICATED`.
   the principals allowed in it (None: any authenticated caller); an unknown project or a
   principal without access is 403 `PERMISSION_DENIED`, an unknown location 404.
 - `GET /v1beta1/publishers/{publisher}/models/{model}` (and `/v1/...`): `publisher_models`
-  holds `publisher/model` names; others are 404 `NOT_FOUND`.
+  holds `publisher/model` names; others are 404 `NOT_FOUND`. `launch_stages` maps a
+  `publisher/model` to its `launchStage` (default `GA`).
 - Federated tokens (Workload Identity Federation used directly, principal `principal://…`)
   are accepted only where granted, even in a project open to any caller:
   `grant(project, principal)` (a `principalSet://…/POOL/*` covers the pool) and
   `revoke(project, principal)`. The publisher-model GET needs a grant in some project.
+- `POST /v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}
+  :countTokens`: the project check of `_list`, plus `predict_denied` (principals lacking
+  `aiplatform.endpoints.predict`: 403 `PERMISSION_DENIED`); a model not in
+  `publisher_models` or a location not in `locations` is 404; the answer counts the
+  request's text (about four characters a token).
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ class FakeVertex(FakeEndpoint):
         self.projects: dict[str, set[str] | None] = {"fake-project": None}
         self.locations: set[str] = set(DEFAULT_LOCATIONS)
         self.publisher_models: set[str] = set(DEFAULT_PUBLISHER_MODELS)
+        self.launch_stages: dict[str, str] = {}
+        """`publisher/model` → its `launchStage` (unlisted: `GA`)."""
+        self.predict_denied: set[str] = set()
+        """Principals refused `aiplatform.endpoints.predict` (countTokens) in every project."""
         self.grants: dict[str, set[str]] = {}
         """Project → federated principals granted Vertex AI User in it."""
 
@@ -96,6 +107,10 @@ class FakeVertex(FakeEndpoint):
             web.get("/v1/projects/{project}/locations/{location}/models", self._list),
             web.get("/v1beta1/publishers/{publisher}/models/{model}", self._publisher_model),
             web.get("/v1/publishers/{publisher}/models/{model}", self._publisher_model),
+            web.post(
+                "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{call}",
+                self._model_call,
+            ),
         ]
 
     def _authenticate(self, request: web.Request) -> tuple[str | None, web.Response | None]:
@@ -108,10 +123,9 @@ class FakeVertex(FakeEndpoint):
             )
         return grant.principal, None
 
-    async def _list(self, request: web.Request) -> web.Response:
-        principal, denied = self._authenticate(request)
-        if denied is not None:
-            return denied
+    def _project_denied(
+        self, request: web.Request, principal: str | None, permission: str
+    ) -> web.Response | None:
         project = request.match_info["project"]
         location = request.match_info["location"]
         allowed = self.projects.get(project, set())
@@ -124,13 +138,60 @@ class FakeVertex(FakeEndpoint):
         if refused:
             return self.error(
                 403,
-                f"Permission 'aiplatform.models.list' denied on resource "
+                f"Permission '{permission}' denied on resource "
                 f"'//aiplatform.googleapis.com/projects/{project}/locations/{location}' "
                 "(or it may not exist).",
             )
         if location not in self.locations:
             return self.error(404, f"Location {location} is not found.")
+        return None
+
+    async def _list(self, request: web.Request) -> web.Response:
+        principal, denied = self._authenticate(request)
+        if denied is None:
+            denied = self._project_denied(request, principal, "aiplatform.models.list")
+        if denied is not None:
+            return denied
         return web.json_response({"models": []})
+
+    async def _model_call(self, request: web.Request) -> web.Response:
+        principal, denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        model, _, method = request.match_info["call"].partition(":")
+        if method != "countTokens":
+            return self.error(404, f"Method {method or '(none)'} is not found.")
+        permission = "aiplatform.endpoints.predict"
+        denied = self._project_denied(request, principal, permission)
+        if denied is None and principal in self.predict_denied:
+            project, location = request.match_info["project"], request.match_info["location"]
+            denied = self.error(
+                403,
+                f"Permission '{permission}' denied on resource '//aiplatform.googleapis.com/"
+                f"projects/{project}/locations/{location}/publishers/google/models/{model}' "
+                "(or it may not exist).",
+            )
+        if denied is not None:
+            return denied
+        publisher = request.match_info["publisher"]
+        if f"{publisher}/{model}" not in self.publisher_models:
+            return self.error(
+                404,
+                f"Publisher Model `projects/{request.match_info['project']}/locations/"
+                f"{request.match_info['location']}/publishers/{publisher}/models/{model}` "
+                "not found.",
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            return self.error(400, "Invalid JSON payload received.")
+        contents = body.get("contents") if isinstance(body, dict) else None
+        if not isinstance(contents, list) or not contents:
+            return self.error(400, "contents is not specified")
+        characters = len(str(contents))
+        return web.json_response(
+            {"totalTokens": max(1, characters // 4), "totalBillableCharacters": characters}
+        )
 
     async def _publisher_model(self, request: web.Request) -> web.Response:
         principal, denied = self._authenticate(request)
@@ -153,6 +214,6 @@ class FakeVertex(FakeEndpoint):
                 "name": f"publishers/{publisher}/models/{model}",
                 "versionId": "001",
                 "openSourceCategory": "PROPRIETARY",
-                "launchStage": "GA",
+                "launchStage": self.launch_stages.get(f"{publisher}/{model}", "GA"),
             }
         )

@@ -23,7 +23,15 @@ from flokoa_bench.procs import spawn
 from flokoa_bench.scenarios import Params, Runner
 from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
-SCENARIOS = ("cold_start", "memory_64k", "burst", "chaos", "failover", "failover_pause")
+SCENARIOS = (
+    "cold_start",
+    "memory_64k",
+    "burst",
+    "chaos",
+    "failover",
+    "failover_pause",
+    "adversarial",
+)
 """Scenario groups: ``burst`` runs create_burst, rotation and idle on one contender run;
 ``cold_start`` doubles as memory_1k."""
 
@@ -70,6 +78,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--chaos-min-seconds", type=float, default=10.0)
     p.add_argument(
+        "--black-holes",
+        type=int,
+        default=100,
+        help="adversarial scenario: providers whose endpoint accepts and never answers",
+    )
+    p.add_argument(
+        "--tricklers",
+        type=int,
+        default=100,
+        help="adversarial scenario: providers whose endpoint answers one byte a second",
+    )
+    p.add_argument(
         "--flokoa-arg",
         action="append",
         default=[],
@@ -108,6 +128,8 @@ async def run(args: argparse.Namespace) -> int:
         leader=LeaderElection(lease[0], lease[1], lease[2]),
         profile=args.profile,
         chaos_min_seconds=args.chaos_min_seconds,
+        black_holes=args.black_holes,
+        tricklers=args.tricklers,
         flokoa_args=tuple(args.flokoa_arg),
     )
     contenders = [c for c in args.contenders.split(",") if c]
@@ -181,6 +203,12 @@ async def run(args: argparse.Namespace) -> int:
         elif scenario == "chaos":
             scen.setdefault("chaos", {})[contender] = await one(
                 scenario, contender, runner.chaos(contender)
+            )
+        elif scenario == "adversarial":
+            if contender != "flokoa":
+                return
+            scen.setdefault("adversarial", {})["flokoa"] = await one(
+                scenario, contender, runner.adversarial()
             )
         elif scenario in ("failover", "failover_pause"):
             if contender != "flokoa":

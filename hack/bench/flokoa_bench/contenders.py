@@ -59,6 +59,9 @@ class Launch:
                 str(self.concurrency),
                 "--log-format",
                 "json",
+                # the fake provider listens on 127.0.0.1, denied by default
+                "--allow-destinations",
+                "127.0.0.0/8",
             ]
             le = self.leader_election
             if le is not None:

@@ -1,6 +1,7 @@
 """Child processes of the benchmark: start, wait for readiness, sample memory, stop.
 
-Memory is read from ``/proc/<pid>/status`` (``VmRSS`` now, ``VmHWM`` the peak), in MiB.
+Memory is read from ``/proc/<pid>/status`` (``VmRSS`` now, ``VmHWM`` the peak, in MiB), with
+the thread count (``Threads``).
 Every process is started in its own session so it (and nothing else) can be signalled.
 """
 
@@ -31,6 +32,8 @@ def proc_memory(pid: int) -> dict[str, float]:
             out["rss_mib"] = int(line.split()[1]) / 1024
         elif line.startswith("VmHWM:"):
             out["hwm_mib"] = int(line.split()[1]) / 1024
+        elif line.startswith("Threads:"):
+            out["threads"] = int(line.split()[1])
     return out
 
 

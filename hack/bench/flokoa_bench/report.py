@@ -278,7 +278,54 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"flokoa RSS 64 KiB / 1 KiB Secrets: {m64 / m1:.2f}x.")
     lines.extend(_rounds(scen))
+    lines.extend(adversarial_table(scen.get("adversarial", {}).get("flokoa")))
     return "\n".join(lines) + "\n"
+
+
+ADVERSARIAL_ROWS: list[tuple[str, str]] = [
+    ("rotation update→secretHash p50 (ms)", "rotation.latency.p50_ms"),
+    ("rotation update→secretHash p99 (ms)", "rotation.latency.p99_ms"),
+    ("rotation max (ms)", "rotation.latency.max_ms"),
+    ("objects correct after the rotation", "rotation.verify"),
+    ("hostile connections held (start / end)", "held"),
+    ("operator threads (max during rotation)", "threads_max"),
+    ("operator RSS, max during rotation (MiB)", "rss_max_mib"),
+    ("correct", "ok"),
+]
+"""Rows of the adversarial table (paths in each run's result)."""
+
+
+def adversarial_table(result: Any) -> list[str]:
+    """The adversarial scenario (issue 12): quiet vs hostile run, one row per metric."""
+    if not isinstance(result, dict) or "quiet" not in result:
+        return []
+    quiet, hostile = result["quiet"], result["hostile"]
+    lines = [
+        "",
+        f"8. Adversarial: N = {result.get('n')} normal providers; hostile run adds "
+        f"{result.get('black_holes')} black holes and {result.get('tricklers')} tricklers "
+        "(one port each, timeoutSeconds 600) in two other namespaces.",
+        "",
+        "| metric | quiet | hostile | hostile/quiet |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, path in ADVERSARIAL_ROWS:
+        values = []
+        for run in (quiet, hostile):
+            if path == "held":
+                v: Any = (
+                    f"{run.get('hostile_connections_held_at_start')} / "
+                    f"{run.get('hostile_connections_held_at_end')}"
+                )
+            elif path == "rotation.verify":
+                verify = _get(run, path) or {}
+                v = f"{verify.get('checked', 0) - verify.get('wrong', 0)}/{verify.get('checked')}"
+            else:
+                v = _get(run, path)
+            values.append(v)
+        ratio = "—" if path in ("ok", "held", "rotation.verify") else _ratio(values[1], values[0])
+        lines.append(f"| {label} | {_fmt(values[0])} | {_fmt(values[1])} | {ratio} |")
+    return lines
 
 
 def _rounds(scen: dict[str, Any]) -> list[str]:

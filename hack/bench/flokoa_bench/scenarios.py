@@ -25,6 +25,7 @@ from flokoa_bench import workload
 from flokoa_bench.audit import summarize
 from flokoa_bench.contenders import Launch, LeaderElection, start
 from flokoa_bench.env import World, open_world, sample_memory
+from flokoa_bench.hostile import HostileServers
 from flokoa_bench.kubeconfig import write as write_kubeconfig
 from flokoa_bench.procs import Child
 
@@ -69,6 +70,10 @@ class Params:
     """Extra flags of ``flokoa-controller run``."""
     profile: bool = False
     """Record a py-spy profile of flokoa-controller during the create burst."""
+    black_holes: int = 100
+    """Adversarial scenario: providers whose endpoint accepts and never answers."""
+    tricklers: int = 100
+    """Adversarial scenario: providers whose endpoint answers one byte a second."""
 
     def n_for(self, contender: str) -> int:
         """Objects for ``contender``."""
@@ -567,3 +572,104 @@ class Runner:
                     return r.time
             await asyncio.sleep(0.1)
         return None
+
+    # -- 8: adversarial (issue 12) -----------------------------------------------------------
+
+    async def adversarial(self) -> dict[str, Any]:
+        """N normal providers, rotated, with and without hostile namespaces beside them.
+
+        Two runs of flokoa-controller, each in a fresh world: *quiet* (only the N normal
+        providers) and *hostile* (plus black holes in one namespace and tricklers in
+        another, each on a port of its own, started before the rotation and hanging
+        throughout it). Reports the rotation latencies of both runs and their ratio
+        (target <= 1.5), and the operator's thread count and RSS during the rotation.
+        """
+        p = self.params
+        quiet = await self._adversarial_run(hostile=False)
+        hostile = await self._adversarial_run(hostile=True)
+        out: dict[str, Any] = {
+            "n": p.n,
+            "black_holes": p.black_holes,
+            "tricklers": p.tricklers,
+            "quiet": quiet,
+            "hostile": hostile,
+        }
+        for q in ("p50_ms", "p99_ms"):
+            a = _dig(hostile, "rotation", "latency", q)
+            b = _dig(quiet, "rotation", "latency", q)
+            out[f"{q[:3]}_ratio"] = a / b if a and b else None
+        out["ok"] = bool(quiet.get("ok") and hostile.get("ok"))
+        return out
+
+    async def _adversarial_run(self, *, hostile: bool) -> dict[str, Any]:
+        p = self.params
+        n = p.n
+        label = "adversarial_hostile" if hostile else "adversarial_quiet"
+        world = await self._world(label, "flokoa")
+        servers = HostileServers(p.black_holes if hostile else 0, p.tricklers if hostile else 0)
+        try:
+            async with servers:
+                await world.seed(0, n, p.secret_bytes, providers=True)
+                for i in range(n):
+                    world.observer.expect(workload.name_of(i), world.expected(i))
+                child = await self._start(world, Launch("flokoa", world.kubeconfig, p.concurrency))
+                converged = await world.observer.wait_all(p.timeout)
+                held_before = 0
+                if hostile:
+                    await _hostile_providers(world, "hostile-holes", servers.hole_urls)
+                    await _hostile_providers(world, "hostile-tricklers", servers.trickler_urls)
+                    # until the attack is on: every hostile namespace holds probe slots
+                    end = time.monotonic() + 60
+                    want = min(8, p.black_holes) + min(8, p.tricklers)
+                    while servers.held < want and time.monotonic() < end:  # noqa: ASYNC110
+                        await asyncio.sleep(0.2)
+                    held_before = servers.held
+                samples: list[dict[str, float]] = []
+                sampler = asyncio.get_running_loop().create_task(sample_memory(child, samples))
+                rotation = await self._rotation(world, child, n)
+                sampler.cancel()
+                mem = child.memory()
+                return {
+                    "n": n,
+                    "ok": converged and rotation["ok"] and child.alive,
+                    "rotation": {k: v for k, v in rotation.items() if k != "revisions"},
+                    "hostile_connections_held_at_start": held_before,
+                    "hostile_connections_held_at_end": servers.held,
+                    "hostile_connections_accepted": servers.accepted,
+                    "threads_max": max((s.get("threads", 0) for s in samples), default=None),
+                    "threads_end": mem.get("threads"),
+                    "rss_max_mib": max((s.get("rss_mib", 0) for s in samples), default=None),
+                    "peak_rss_mib": mem.get("hwm_mib"),
+                    "alive": child.alive,
+                }
+        finally:
+            await world.close()
+
+
+def _dig(d: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(part)
+    return d
+
+
+async def _hostile_providers(world: World, namespace: str, urls: list[str]) -> None:
+    """A namespace with one Secret and a ModelProvider per hostile endpoint in ``urls``."""
+    if not urls:
+        return
+    harness = world.harness
+    await harness.create(
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    secret = workload.secret(0, 64, name="key")
+    secret["metadata"]["namespace"] = namespace
+    await harness.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
+    path = f"/apis/{workload.GROUP}/{workload.VERSION}/namespaces/{namespace}/{workload.PLURAL}"
+    for i, url in enumerate(urls):
+        body = workload.model_provider(0, url, f"hostile-{i}")
+        body["metadata"]["namespace"] = namespace
+        body["spec"]["apiKeySecretRef"]["name"] = "key"
+        body["spec"]["openai"]["timeoutSeconds"] = 600  # the tenant asks for the maximum
+        await harness.create(path, body)
