@@ -1,14 +1,21 @@
 # syntax=docker/dockerfile:1
 # flokoa-controller image: a virtualenv built from wheels in a builder stage, copied into a
-# clean slim Python image that runs as a non-root numeric UID. No compilers anywhere: every
+# clean Python base image that runs as a non-root numeric UID. No compilers anywhere: every
 # dependency must come as a wheel (--only-binary), and the final stage installs nothing.
 #
-#   docker build -t flokoa-controller:latest .
+#   make image                                   # podman, else docker; IMAGE=... to name it
+#   podman build -t flokoa-controller:latest .
+#
+# Build arguments and secrets:
+#   BASE_IMAGE  the base of both stages: any Debian-like image with python3 (>= 3.11) and its
+#               venv module, e.g. one made locally with debootstrap (tests/packaging does).
+#   --secret id=pip-ca,src=FILE   optional CA bundle pip trusts for its downloads (a network
+#               with a TLS-intercepting proxy); mounted only while pip runs, never in a layer.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --- builder: resolve and install dependencies into /opt/venv ------------------------------
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${BASE_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -16,25 +23,33 @@ ENV PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so source edits reuse this layer.
 COPY pyproject.toml ./
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+RUN --mount=type=secret,id=pip-ca \
+    if [ -f /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+ && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt \
  && pip install --only-binary=:all: --requirement /tmp/requirements.txt
 
-# Then the package itself (pure Python), without touching the dependencies.
+# Then the package itself (pure Python), without touching the dependencies. pip and
+# setuptools (which nothing imports at run time) leave the venv afterwards: the runtime
+# installs nothing.
 COPY README.md ./
 COPY flokoa_controller ./flokoa_controller
-RUN pip install --no-deps . \
+RUN --mount=type=secret,id=pip-ca \
+    if [ -f /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+ && pip install --no-deps . \
+ && pip uninstall --yes --quiet setuptools \
+ && pip uninstall --yes --quiet pip \
  && python -m compileall -q /opt/venv/lib \
  && flokoa-controller --help >/dev/null
 
 # --- final: the runtime only -----------------------------------------------------------------
-FROM ${PYTHON_IMAGE}
+FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="flokoa-controller" \
       org.opencontainers.image.description="Kubernetes operator for agent.flokoa.ai ModelProvider and Model resources" \

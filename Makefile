@@ -5,9 +5,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+CHART   = charts/flokoa-controller
 STAMP   = $(VENV)/.installed
 
-.PHONY: all venv dev test lint typecheck contracts pytest manifests docs prometheus-rules run envtest bench bench-smoke clean
+.PHONY: all venv dev test lint typecheck contracts pytest manifests docs prometheus-rules run envtest bench bench-smoke image chart clean
 
 all: test
 
@@ -43,14 +44,32 @@ pytest: $(STAMP)
 
 test: lint typecheck contracts pytest  ## Install everything and pass every gate.
 
-manifests: $(STAMP)  ## Regenerate the CRDs from the API types.
-	$(BIN)/python -m flokoa_controller.api.crdgen config/crd
+manifests: $(STAMP)  ## Regenerate the CRDs from the API types (config/crd and the chart's crds/).
+	$(BIN)/python -m flokoa_controller.api.crdgen config/crd --chart-crds $(CHART)/crds
+	$(BIN)/python hack/chart_files.py
 
 docs: $(STAMP)  ## Regenerate docs/reference.md from the API types.
 	$(BIN)/python -m flokoa_controller.api.reference docs/reference.md
 
 prometheus-rules: $(STAMP)  ## Regenerate config/prometheus/prometheusrule.yaml from rules.yaml.
 	$(BIN)/python hack/prometheus_rules.py
+	$(BIN)/python hack/chart_files.py
+
+# The image: podman where installed, else docker. BASE_IMAGE overrides the Dockerfile's base
+# (e.g. BASE_IMAGE=$$(.venv/bin/python hack/image_base.py), a local debootstrap base, where no
+# registry can be pulled from). podman reads hack/containers.conf unless CONTAINERS_CONF is set.
+CONTAINER_TOOL ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+IMAGE          ?= flokoa-controller:latest
+BASE_IMAGE     ?=
+IMAGE_BUILD_ARGS ?=
+image:  ## Build the container image $(IMAGE) from the Dockerfile.
+	@test -n "$(CONTAINER_TOOL)" || { echo "make image: neither podman nor docker is installed" >&2; exit 1; }
+	CONTAINERS_CONF="$${CONTAINERS_CONF:-$(CURDIR)/hack/containers.conf}" $(CONTAINER_TOOL) build \
+		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(IMAGE_BUILD_ARGS) --tag $(IMAGE) .
+	$(CONTAINER_TOOL) image inspect --format '{{.Size}}' $(IMAGE) | awk '{printf "$(IMAGE): %.0f MB\n", $$1 / 1e6}'
+
+chart: $(STAMP)  ## Lint the Helm chart (helm v3 from a PyPI wheel, see hack/helm.py) and package it into build/.
+	HELM=$$($(BIN)/python hack/helm.py) && $$HELM lint --strict $(CHART) && $$HELM package $(CHART) --destination build
 
 BENCH_ARGS ?=
 bench: $(STAMP)  ## Benchmarks vs the limit and kopf at N=10,000, 3 rounds of the throughput scenarios (~50 min).

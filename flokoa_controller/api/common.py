@@ -11,6 +11,7 @@ from flokoa_controller.api.base import APIModel
 from flokoa_controller.api.rules import (
     HEADER_NAMES_RULE,
     HEADER_VALUE_RULE,
+    METADATA_HEADERS_RULE,
     RESERVED_HEADERS_RULE,
     URL_RULE,
 )
@@ -49,9 +50,14 @@ HeaderValue = Annotated[str, Field(max_length=4096), HEADER_VALUE_RULE]
 """A header value: any text without CR or LF, at most 4096 characters."""
 
 HeaderMap = Annotated[
-    dict[str, HeaderValue], Field(max_length=32), HEADER_NAMES_RULE, RESERVED_HEADERS_RULE
+    dict[str, HeaderValue],
+    Field(max_length=32),
+    HEADER_NAMES_RULE,
+    RESERVED_HEADERS_RULE,
+    METADATA_HEADERS_RULE,
 ]
-"""Extra HTTP headers: at most 32, names are RFC 7230 tokens, reserved names are refused."""
+"""Extra HTTP headers: at most 32, names are RFC 7230 tokens, reserved and cloud metadata
+names are refused."""
 
 
 def _utc_seconds(value: datetime) -> datetime:

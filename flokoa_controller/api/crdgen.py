@@ -1,8 +1,10 @@
 """Generate the CustomResourceDefinitions from the API types.
 
-``python -m flokoa_controller.api.crdgen config/crd`` (``make manifests``) writes one YAML
-file per CRD plus a ``kustomization.yaml``. The output is deterministic: the same types always
-give byte-identical files, so a test can compare them with the committed ones.
+``python -m flokoa_controller.api.crdgen config/crd --chart-crds charts/flokoa-controller/crds``
+(``make manifests``) writes one YAML file per CRD plus a ``kustomization.yaml`` into the first
+directory, and the same CRD files (byte for byte, no kustomization) into the Helm chart's
+``crds/``. The output is deterministic: the same types always give byte-identical files, so a
+test can compare them with the committed ones.
 
 The pydantic JSON schema is turned into a Kubernetes *structural* schema: ``$ref`` inlined,
 ``Optional`` unions collapsed to their non-null type, titles dropped, descriptions
@@ -248,9 +250,14 @@ def file_name(resource: APIResource) -> str:
     return f"{resource.group}_{resource.plural}.yaml"
 
 
+def render_crds() -> dict[str, str]:
+    """One file per CRD (name to content): the Helm chart's ``crds/`` directory."""
+    return {file_name(r): to_yaml(crd(r, root)) for r, root in RESOURCES}
+
+
 def render() -> dict[str, str]:
     """Every generated file (name to content) for ``config/crd``."""
-    files = {file_name(r): to_yaml(crd(r, root)) for r, root in RESOURCES}
+    files = render_crds()
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -264,16 +271,26 @@ def render() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the CRDs into the given directory (default ``config/crd``)."""
+    """Write the CRDs into the given directory (default ``config/crd``) and, with
+    ``--chart-crds``, into a Helm chart's ``crds/`` directory."""
     parser = argparse.ArgumentParser(
         prog="python -m flokoa_controller.api.crdgen", description=__doc__.splitlines()[0]
     )
     parser.add_argument("directory", nargs="?", default="config/crd", type=Path)
+    parser.add_argument(
+        "--chart-crds",
+        type=Path,
+        default=None,
+        help="also write the CRD files (without kustomization.yaml) into this directory",
+    )
     args = parser.parse_args(argv)
-    directory: Path = args.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in render().items():
-        (directory / name).write_text(content, encoding="utf-8")
+    outputs: list[tuple[Path, dict[str, str]]] = [(args.directory, render())]
+    if args.chart_crds is not None:
+        outputs.append((args.chart_crds, render_crds()))
+    for directory, files in outputs:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (directory / name).write_text(content, encoding="utf-8")
     return 0
 
 

@@ -214,27 +214,35 @@ RESERVED_HEADERS: tuple[str, ...] = (
     "content-length",
     "transfer-encoding",
     "connection",
+)
+"""Headers the operator derives from credentials, provider fields or the HTTP framing.
+
+Letting a plain-text map override them would either put a credential in the spec (where
+every reader of the object sees it) or make two fields disagree about one header.
+"""
+
+METADATA_HEADERS: tuple[str, ...] = (
     "metadata-flavor",
     "metadata",
     "x-aws-ec2-metadata-token",
     "x-google-metadata-request",
 )
-"""Headers the operator derives from credentials, provider fields or the HTTP framing, and
-the headers cloud metadata services demand.
-
-Letting a plain-text map override the first would either put a credential in the spec (where
-every reader of the object sees it) or make two fields disagree about one header. The
-metadata headers (`Metadata-Flavor` for GCE, `Metadata` for Azure IMDS,
-`X-aws-ec2-metadata-token` for IMDSv2, `X-Google-Metadata-Request` for legacy GCE) are what
-those services check to tell a deliberate request from a forged one; no LLM provider needs
-them, so a probe never sends them (see the destination policy in docs/security.md).
-"""
+"""The headers cloud metadata services demand (`Metadata-Flavor` for GCE, `Metadata` for
+Azure IMDS, `X-aws-ec2-metadata-token` for IMDSv2, `X-Google-Metadata-Request` for legacy
+GCE): what those services check to tell a deliberate request from a forged one. No LLM
+provider needs them, so a probe never sends them (see the destination policy in
+docs/security.md). A rule of its own, so the message of the credential rule stays what
+kube-apiserver answers with today's CRDs."""
 
 RESERVED_HEADER_PATTERN = "(?i)^(" + "|".join(RESERVED_HEADERS) + ")$"
 """Case-insensitive match of a reserved header name."""
 
+METADATA_HEADER_PATTERN = "(?i)^(" + "|".join(METADATA_HEADERS) + ")$"
+"""Case-insensitive match of a cloud metadata header name."""
+
 _is_header_name = matches(HEADER_NAME_PATTERN)
 _is_reserved_header = matches(RESERVED_HEADER_PATTERN)
+_is_metadata_header = matches(METADATA_HEADER_PATTERN)
 
 HEADER_NAMES_RULE: Rule[Mapping[str, str]] = Rule(
     rule=f"self.all(k, k.matches({cel_string(HEADER_NAME_PATTERN)}))",
@@ -252,14 +260,24 @@ RESERVED_HEADERS_RULE: Rule[Mapping[str, str]] = Rule(
         "must not set Authorization, Proxy-Authorization, api-key, x-api-key, x-goog-api-key, "
         "x-goog-user-project, X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256, "
         "OpenAI-Organization, OpenAI-Project, anthropic-version, Host, Content-Length, "
-        "Transfer-Encoding, Connection or the cloud metadata headers (Metadata-Flavor, Metadata, "
-        "X-aws-ec2-metadata-token, X-Google-Metadata-Request): these come from the "
-        "credentials, the provider's own fields or the HTTP client, or are not for providers"
+        "Transfer-Encoding or Connection: these come from the credentials, the provider's own "
+        "fields or the HTTP client"
     ),
     check=lambda headers: not any(_is_reserved_header(k) for k in headers),
     reason="FieldValueForbidden",
 )
 """No key of a header map is a reserved header (compared case-insensitively)."""
+
+METADATA_HEADERS_RULE: Rule[Mapping[str, str]] = Rule(
+    rule=f"self.all(k, !k.matches({cel_string(METADATA_HEADER_PATTERN)}))",
+    message=(
+        "must not set the cloud metadata headers Metadata-Flavor, Metadata, "
+        "X-aws-ec2-metadata-token or X-Google-Metadata-Request: no LLM provider needs them"
+    ),
+    check=lambda headers: not any(_is_metadata_header(k) for k in headers),
+    reason="FieldValueForbidden",
+)
+"""No key of a header map is a cloud metadata header (compared case-insensitively)."""
 
 HEADER_VALUE_RULE: Rule[str] = Rule(
     rule='!self.contains("\\r") && !self.contains("\\n")',

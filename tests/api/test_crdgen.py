@@ -110,3 +110,13 @@ def test_defaults_are_valid_for_their_own_schema(crd_validators: dict[str, Any])
                 assert validator.schema_errors(node, node["default"]) == [], path
                 checked += 1
     assert checked >= 10
+
+
+def test_cli_writes_the_chart_crds_too(tmp_path: Path) -> None:
+    """``make manifests`` writes config/crd and the Helm chart's crds/ in one command."""
+    assert crdgen.main([str(tmp_path / "crd"), "--chart-crds", str(tmp_path / "chart")]) == 0
+    chart = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "chart").iterdir()}
+    assert chart == crdgen.render_crds()
+    for name, content in chart.items():
+        assert (tmp_path / "crd" / name).read_text(encoding="utf-8") == content
+    assert "kustomization.yaml" not in chart

@@ -199,7 +199,7 @@ def test_dockerfile_builds_a_non_root_wheel_only_image() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert len(stages) == 2, "multi-stage: builder + runtime"
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in dockerfile
+    assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile
     assert "--only-binary=:all:" in dockerfile, "dependencies come as wheels: no compilers"
     final = _final_stage(dockerfile)
     assert "COPY --from=builder /opt/venv /opt/venv" in final

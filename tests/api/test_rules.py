@@ -31,7 +31,10 @@ URLS = st.one_of(
 )
 HEADER_NAMES = st.one_of(
     TEXT,
-    st.sampled_from([h.upper() for h in rules.RESERVED_HEADERS] + list(rules.RESERVED_HEADERS)),
+    st.sampled_from(
+        [h.upper() for h in rules.RESERVED_HEADERS + rules.METADATA_HEADERS]
+        + list(rules.RESERVED_HEADERS + rules.METADATA_HEADERS)
+    ),
     st.text(st.sampled_from(list("!#$%&'*+-.^_`|~aZ09")), min_size=1, max_size=300),
     st.sampled_from(["authorization\n", "x-authorization", "hostname", "Content-Length2"]),
 )
@@ -60,7 +63,7 @@ def test_header_value_rule(value: str, cel: Cel) -> None:
 @example(headers={"Authorization": "v"})
 @example(headers={"X-Tenant": "v"})
 def test_header_map_rules(headers: dict[str, str], cel: Cel) -> None:
-    for rule in (rules.HEADER_NAMES_RULE, rules.RESERVED_HEADERS_RULE):
+    for rule in (rules.HEADER_NAMES_RULE, rules.RESERVED_HEADERS_RULE, rules.METADATA_HEADERS_RULE):
         assert rule.check(headers) == cel(rule.rule, headers), rule.message
 
 

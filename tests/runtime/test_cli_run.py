@@ -185,7 +185,7 @@ async def test_default_flags_work_on_a_server_that_refuses_the_streaming_list(
                 },
             }
         )
-        proc = await start(*run_args(api))
+        proc = await start(*run_args(api, "--allow-destinations", "127.0.0.0/8"))
         try:
             await proc.wait_for(lambda e: e.get("msg") == "Caches synced")
 
