@@ -86,6 +86,47 @@ def identity_status(spec: ModelProviderSpec) -> dict[str, str]:
     return {"source": "Secret"}
 
 
+def _is(exc: ApiError, kind: type[ApiError], code: int) -> bool:
+    # by class or by HTTP code (an error whose Status reason is unusual is still a 403/404)
+    return isinstance(exc, kind) or exc.code == code
+
+
+def _read_error(exc: ApiError, namespace: str, name: str) -> IdentityError:
+    if _is(exc, NotFound, 404):
+        return IdentityError(
+            Reason.SERVICE_ACCOUNT_NOT_FOUND,
+            f'ServiceAccount "{name}" not found in namespace "{namespace}" '
+            "(serviceAccountName names a ServiceAccount of the ModelProvider's own namespace)",
+        )
+    if _is(exc, Forbidden, 403):
+        return IdentityError(
+            Reason.TOKEN_REQUEST_FORBIDDEN,
+            f'the operator may not read ServiceAccount "{name}" (RBAC: serviceaccounts get)',
+        )
+    return IdentityError(
+        Reason.TOKEN_REQUEST_FAILED,
+        f'reading ServiceAccount "{name}" failed (HTTP {exc.code or "-"})',
+    )
+
+
+def _token_error(exc: ApiError, namespace: str, name: str) -> IdentityError:
+    if _is(exc, NotFound, 404):
+        return IdentityError(
+            Reason.SERVICE_ACCOUNT_NOT_FOUND,
+            f'ServiceAccount "{name}" not found in namespace "{namespace}"',
+        )
+    if _is(exc, Forbidden, 403):
+        return IdentityError(
+            Reason.TOKEN_REQUEST_FORBIDDEN,
+            f'the operator may not request a token for ServiceAccount "{name}" '
+            "(RBAC: serviceaccounts/token create)",
+        )
+    return IdentityError(
+        Reason.TOKEN_REQUEST_FAILED,
+        f'the TokenRequest for ServiceAccount "{name}" failed (HTTP {exc.code or "-"})',
+    )
+
+
 class KubeServiceAccountTokens:
     """:class:`~flokoa_controller.providers.identity.ServiceAccountTokens` with the API
     client: ``GET`` ServiceAccount, ``POST`` its ``token`` subresource. Tokens are returned
@@ -99,22 +140,8 @@ class KubeServiceAccountTokens:
         """Read the ServiceAccount (``ServiceAccountNotFound``, ``TokenRequestForbidden``)."""
         try:
             obj = await self.client.get(SERVICEACCOUNTS, name, namespace)
-        except NotFound:
-            raise IdentityError(
-                Reason.SERVICE_ACCOUNT_NOT_FOUND,
-                f'ServiceAccount "{name}" not found in namespace "{namespace}" '
-                "(serviceAccountName names a ServiceAccount of the ModelProvider's own namespace)",
-            ) from None
-        except Forbidden:
-            raise IdentityError(
-                Reason.TOKEN_REQUEST_FORBIDDEN,
-                f'the operator may not read ServiceAccount "{name}" (RBAC: serviceaccounts get)',
-            ) from None
         except ApiError as exc:
-            raise IdentityError(
-                Reason.TOKEN_REQUEST_FAILED,
-                f'reading ServiceAccount "{name}" failed (HTTP {exc.code or "-"})',
-            ) from None
+            raise _read_error(exc, namespace, name) from None
         metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
         metadata = metadata if isinstance(metadata, Mapping) else {}
         annotations = metadata.get("annotations")
@@ -135,22 +162,8 @@ class KubeServiceAccountTokens:
         path = SERVICEACCOUNTS.path(namespace, name, "token")
         try:
             answer = await self.client.request("POST", path, body=body)
-        except NotFound:
-            raise IdentityError(
-                Reason.SERVICE_ACCOUNT_NOT_FOUND,
-                f'ServiceAccount "{name}" not found in namespace "{namespace}"',
-            ) from None
-        except Forbidden:
-            raise IdentityError(
-                Reason.TOKEN_REQUEST_FORBIDDEN,
-                f'the operator may not request a token for ServiceAccount "{name}" '
-                "(RBAC: serviceaccounts/token create)",
-            ) from None
         except ApiError as exc:
-            raise IdentityError(
-                Reason.TOKEN_REQUEST_FAILED,
-                f'the TokenRequest for ServiceAccount "{name}" failed (HTTP {exc.code or "-"})',
-            ) from None
+            raise _token_error(exc, namespace, name) from None
         status = answer.get("status") if isinstance(answer, Mapping) else None
         token = status.get("token") if isinstance(status, Mapping) else None
         if not isinstance(token, str) or not token:

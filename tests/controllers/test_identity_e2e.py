@@ -422,3 +422,31 @@ async def test_role_chaining_on_a_service_account(
     assert (chained.action, chained.role_arn) == ("AssumeRole", target_role)
     assert chained.role_session_name == f"flokoa-{h.namespace}-chain"
     assert (chained.source_identity, chained.external_id) == (h.namespace, "tenant-42")
+
+
+async def test_token_request_forbidden(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server refuses the TokenRequest (here: every create answered 403, as RBAC
+    without `serviceaccounts/token` would): TokenRequestForbidden at the next re-validation,
+    nothing sent to STS."""
+    async with make_harness(settings=ControllerSettings(revalidate_interval=0.5)) as h:
+        f = h.fakes
+        if h.api is None:
+            pytest.skip("needs envtest's fault injection")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f.sts.url)
+        role = "arn:aws:iam::123456789012:role/untrusted"
+        await _service_account(h, "agent", {"eks.amazonaws.com/role-arn": role})
+        spec = {"serviceAccountName": "agent", "bedrock": {"region": "us-east-1"}}
+        await h.put_provider("denied", spec)
+        await h.wait_reason("provider", "denied", "TokenExchangeFailed", status="False")
+        h.api.faults.error_verbs = frozenset({"create"})
+        h.api.faults.error_code = 403
+        h.api.faults.error_rate = 1.0
+        try:
+            sts_calls = len(f.sts.requests)
+            obj = await h.wait_reason("provider", "denied", "TokenRequestForbidden", status="False")
+        finally:
+            h.api.faults.reset()
+        assert "serviceaccounts/token create" in h.ready_condition(obj)["message"]
+        assert len(f.sts.requests) <= sts_calls + 1  # at most one already under way
