@@ -79,6 +79,12 @@ app.kubernetes.io/component: controller
   (list "max-probe-timeout" $c.maxProbeTimeout)
   (list "max-concurrent-probes" $c.maxConcurrentProbes)
   (list "max-concurrent-probes-per-namespace" $c.maxConcurrentProbesPerNamespace)
+  (list "google-workload-identity-audience" $c.googleWorkloadIdentityAudience)
+  (list "google-token-audience" $c.googleTokenAudience)
+  (list "google-sts-endpoint" $c.googleStsEndpoint)
+  (list "google-iam-credentials-endpoint" $c.googleIamCredentialsEndpoint)
+  (list "azure-authority-host" $c.azureAuthorityHost)
+  (list "azure-tenant-id" $c.azureTenantId)
   (list "graceful-shutdown-timeout" $c.gracefulShutdownTimeout)
   (list "cache-sync-timeout" $c.cacheSyncTimeout)
   (list "watch-inactivity-timeout" $c.watchInactivityTimeout)
@@ -92,7 +98,7 @@ app.kubernetes.io/component: controller
 - {{ printf "--%s=%v" (index . 0) $value | quote }}
 {{- end }}
 {{- end }}
-{{- range $flag, $values := dict "deny-destinations" $c.denyDestinations "allow-destinations" $c.allowDestinations }}
+{{- range $flag, $values := dict "deny-destinations" $c.denyDestinations "allow-destinations" $c.allowDestinations "ambient-identity-namespaces" $c.ambientIdentityNamespaces "google-token-uris" $c.googleTokenUris "identity-allowed-hosts" $c.identityAllowedHosts }}
 {{- if $values }}
 - {{ printf "--%s=%s" $flag (join "," $values) | quote }}
 {{- end }}
