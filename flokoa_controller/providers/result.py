@@ -342,6 +342,13 @@ def describe_body(body: bytes, headers: Mapping[str, str] | None = None) -> str:
     return f"{media}, {size}" if media else size
 
 
+def _shown_location(location: str, limit: int = 200) -> str:
+    """A redirect's `Location` as a message may show it: redacted (`redact_url`), control
+    and bidi characters folded, at most `limit` characters (the server chose every byte)."""
+    text = " ".join(_CONTROL.sub(" ", redact_url(location)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _phrase(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -443,7 +450,7 @@ def from_response(
             Reason.PROVIDER_UNAVAILABLE, False, f"{subject_prefix}provider failing: {what}{suffix}"
         )
     if 300 <= status < 400:
-        target = f" to {redact_url(location)}" if location else ""
+        target = f" to {_shown_location(location)}" if location else ""
         return result(
             Reason.UNEXPECTED_RESPONSE,
             False,

@@ -73,9 +73,7 @@ def test_error_body_parse_is_not_quadratic(case: str) -> None:
 
 # -- a redirect's Location is the server's text too ---------------------------------------
 
-LOCATION = (
-    "http://10.0.0.7/admin/\x1b[31m\u202e\u2066".encode() + b"\xc2\x9b" + b"a" * 6000
-)
+LOCATION = "http://10.0.0.7/admin/\x1b[31m\u202e\u2066".encode() + b"\xc2\x9b" + b"a" * 6000
 """A Location with a terminal escape, bidi controls, a C1 CSI (UTF-8) and 6000 more bytes."""
 
 
