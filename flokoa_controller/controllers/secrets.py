@@ -339,7 +339,7 @@ def _service_account(
 ) -> ServiceAccountKey | SecretProblem:
     try:
         info = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: RecursionError
         return _invalid(namespace, ref, "is not a JSON service-account key")
     if not isinstance(info, dict):
         return _invalid(namespace, ref, "is not a JSON object")

@@ -90,6 +90,7 @@ DEFAULT_DENIED_DESTINATIONS: tuple[str, ...] = (
     "169.254.169.254/32",
     "fd00:ec2::254/128",
     "fd00:ec2::23/128",
+    "fd20:ce::254/128",
     "100.100.100.200/32",
     "168.63.129.16/32",
     "metadata.google.internal",
@@ -97,8 +98,9 @@ DEFAULT_DENIED_DESTINATIONS: tuple[str, ...] = (
 """Denied whatever the flags say (but for `--allow-destinations`): loopback, link-local,
 `0.0.0.0/8` and `::` (both reach the local host on Linux), and the cloud metadata services
 (AWS/GCP/Azure/OCI/OpenStack `169.254.169.254`, AWS IPv6 IMDS `fd00:ec2::254` and EKS Pod
-Identity agent `fd00:ec2::23` — over IPv4 both are link-local already —, Alibaba
-`100.100.100.200`, Azure's WireServer `168.63.129.16`, GCP's `metadata.google.internal`)."""
+Identity agent `fd00:ec2::23` — over IPv4 both are link-local already —, GCP's IPv6
+metadata server `fd20:ce::254`, Alibaba `100.100.100.200`, Azure's WireServer
+`168.63.129.16`, GCP's `metadata.google.internal`)."""
 
 KUBERNETES_API_REASON = "the Kubernetes API server"
 """What refusal messages call a deny entry derived from the API server's addresses."""

@@ -173,6 +173,8 @@ class ProbeResult:
 
 _KEPT_QUERY = frozenset({"api-version", "pagesize"})
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-\*]{8,}")
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.*"
+"""The characters `_KEYLIKE` and `_JWTLIKE` span (a token cut at a window's end is dropped)."""
 _JWTLIKE = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}")
 """A signed JWT (a token or an OAuth assertion a token endpoint echoed back)."""
 
@@ -194,12 +196,20 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value (and anything shaped like an OpenAI key or a signed
-    JWT) masked."""
+def _mask_secrets(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
-    return _JWTLIKE.sub("<redacted JWT>", _KEYLIKE.sub(r"\1…", text))
+    return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret value (and anything shaped like an OpenAI key or a signed
+    JWT) masked.
+
+    The shape patterns cost up to the square of the text's length on hostile input
+    (`eyJ-eyJ-...`): give them bounded text (`error_detail` cuts a body's text first).
+    """
+    return _JWTLIKE.sub("<redacted JWT>", _KEYLIKE.sub(r"\1…", _mask_secrets(text, secrets)))
 
 
 ErrorShape = Literal["openai", "anthropic", "google", "aws"]
@@ -272,6 +282,20 @@ def _google_text(data: Any) -> str | None:
     return message or status
 
 
+def _between(data: bytes, start: bytes, end: bytes) -> bytes | None:
+    """The bytes between the first `start` and the next `end` in `data`, or None.
+
+    `find`, not a lazy regex: `<Error>.*?</Error>` costs the square of the body's length
+    on a body of unclosed `<Error>` tags (a hostile endpoint's 8 MiB stall the event loop
+    for hours)."""
+    begin = data.find(start)
+    if begin < 0:
+        return None
+    begin += len(start)
+    stop = data.find(end, begin)
+    return data[begin:stop] if stop >= 0 else None
+
+
 def _aws_text(data: Any, body: bytes, headers: Mapping[str, str]) -> str | None:
     """AWS: the `x-amzn-ErrorType` header's code and a JSON `message`/`Message`, or the XML
     `<Code>`/`<Message>` of an `<Error>`."""
@@ -286,14 +310,14 @@ def _aws_text(data: Any, body: bytes, headers: Mapping[str, str]) -> str | None:
         if isinstance(kind, str):
             code = code or _code(kind.rpartition("#")[2])
     elif data is None and body.lstrip().startswith(b"<"):
-        found = re.search(rb"<Error>.*?</Error>", body, re.S)
+        found = _between(body, b"<Error>", b"</Error>")
         if found is not None:
-            xml_code = re.search(rb"<Code>(.*?)</Code>", found.group(0), re.S)
-            xml_message = re.search(rb"<Message>(.*?)</Message>", found.group(0), re.S)
+            xml_code = _between(found, b"<Code>", b"</Code>")
+            xml_message = _between(found, b"<Message>", b"</Message>")
             if xml_code is not None:
-                code = code or _code(xml_code.group(1).decode("utf-8", "replace").strip())
+                code = code or _code(xml_code.decode("utf-8", "replace").strip())
             if xml_message is not None:
-                message = _text(xml_message.group(1).decode("utf-8", "replace"))
+                message = _text(xml_message.decode("utf-8", "replace"))
     if message and code:
         return f"{code}: {message}"
     return message or code
@@ -331,7 +355,14 @@ def error_detail(
             break
     if not text:
         return ""
-    text = " ".join(_CONTROL.sub(" ", scrub(text, secrets)).split())
+    # Known secrets are masked over the whole text and control characters folded (both
+    # linear); the shape patterns of `scrub` then see a bounded window, cut before a token
+    # that straddles its end (so no fragment of one survives the cut).
+    text = " ".join(_CONTROL.sub(" ", _mask_secrets(text, secrets)).split())
+    window = 16 * limit
+    if len(text) > window:
+        text = text[:window].rstrip(_TOKEN_CHARS) + " …"
+    text = scrub(text, ())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -344,6 +375,13 @@ def describe_body(body: bytes, headers: Mapping[str, str] | None = None) -> str:
             media = candidate if _MEDIA_TYPE.match(candidate) else "unknown type"
     size = f"{len(body)} byte{'' if len(body) == 1 else 's'}"
     return f"{media}, {size}" if media else size
+
+
+def _shown_location(location: str, limit: int = 200) -> str:
+    """A redirect's `Location` as a message may show it: redacted (`redact_url`), control
+    and bidi characters folded, at most `limit` characters (the server chose every byte)."""
+    text = " ".join(_CONTROL.sub(" ", redact_url(location)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _phrase(status: int) -> str:
@@ -447,7 +485,7 @@ def from_response(
             Reason.PROVIDER_UNAVAILABLE, False, f"{subject_prefix}provider failing: {what}{suffix}"
         )
     if 300 <= status < 400:
-        target = f" to {redact_url(location)}" if location else ""
+        target = f" to {_shown_location(location)}" if location else ""
         return result(
             Reason.UNEXPECTED_RESPONSE,
             False,

@@ -97,6 +97,7 @@ async def test_other_encodings_of_loopback_refused(fake: FakeOpenAI, host: str) 
         "http://100.100.100.200/latest",
         "http://168.63.129.16/machine",
         "http://[fd00:ec2::23]/v1/credentials",
+        "http://[fd20:ce::254]/computeMetadata/v1",  # GCP's metadata server over IPv6
         "http://metadata.google.internal/computeMetadata/v1",
         "http://METADATA.google.internal./computeMetadata/v1",
         "http://[fe80::1]/",
