@@ -188,7 +188,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--probe-concurrency-per-host",
         type=_positive_int,
         default="8",
-        help="Most probe requests in flight to one destination (scheme, host, port).",
+        help="Most probe requests in flight from one namespace to one destination (scheme, "
+        "host, port).",
     )
     add_env_flag(
         group,

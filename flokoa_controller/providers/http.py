@@ -16,7 +16,9 @@ It sends requests exactly as real traffic to the provider would be sent:
 - `default_headers` on every request, under the protocol's own headers.
 - `timeout` as the total budget of one request, the connect phase bounded by
   `connect_timeout` as well. Time spent queueing for the per-host bound is not counted.
-- At most `max_per_host` requests in flight per destination (scheme, host, port).
+- At most `max_per_host` requests in flight per namespace and destination (scheme, host,
+  port): one namespace's requests that never end cannot hold a destination that others
+  probe too (a shared gateway); the probe caps bound the total.
 - Redirects are never followed (a redirect would carry credentials to another URL); the
   caller reports them.
 - The administrator's `DestinationPolicy` (`providers.destinations`) on every connection of
@@ -252,7 +254,8 @@ class ProbeHTTP:
     the identity broker (credentials from cloud identities, in memory). Create it inside the
     running event loop; `close()` it at the end.
 
-    - `max_per_host`: requests in flight per destination host.
+    - `max_per_host`: requests in flight per namespace (`ProbeTarget.namespace`) and
+      destination.
     - `connect_timeout`: bound on the connect (TCP + TLS + proxy CONNECT) phase.
     - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
     - `max_body`: bytes of a response body kept (the rest is not read).
@@ -356,7 +359,7 @@ class ProbeHTTP:
             self._policy_resolver = PolicyResolver(self.policy, inner)
             connector = aiohttp.TCPConnector(
                 limit=0,
-                limit_per_host=self.max_per_host,
+                limit_per_host=0,  # bounded per namespace and destination (`_host_bound`)
                 ttl_dns_cache=30,
                 resolver=self._policy_resolver,
                 socket_factory=policy_socket_factory(self.policy),
@@ -392,8 +395,8 @@ class ProbeHTTP:
         except (OSError, TimeoutError):
             return
 
-    def _host_bound(self, url: URL) -> asyncio.Semaphore:
-        key = _destination(url)
+    def _host_bound(self, namespace: str, url: URL) -> asyncio.Semaphore:
+        key = f"{namespace}/{_destination(url)}"
         sem = self._hosts.get(key)
         if sem is None:
             if len(self._hosts) >= 1024:  # forget idle destinations
@@ -432,7 +435,7 @@ class ProbeHTTP:
         via = VIA_PROXY.set((proxy.host or "", proxy.port or 0) if proxy is not None else None)
         try:
             async with (
-                self._host_bound(parsed),
+                self._host_bound(target.namespace, parsed),
                 session.request(
                     method,
                     parsed,

@@ -1,19 +1,16 @@
 """One namespace must not hold a destination that other namespaces probe too.
 
-`ProbeHTTP` bounds requests in flight per destination (`scheme://host:port`,
-`--probe-concurrency-per-host`, default 8) for every namespace together, and the
-per-namespace probe cap (`--max-concurrent-probes-per-namespace`) is 8 as well: a tenant
-whose 8 providers name a path of a shared gateway that never answers (a long-poll or
-streaming route, an upstream that hangs) holds every slot of that gateway for its probe
-timeout, and each other namespace's probe of the gateway waits behind them (the wait is
-not even counted in its timeout).
+`ProbeHTTP` bounds requests in flight per namespace and destination (`scheme://host:port`,
+`--probe-concurrency-per-host`, default 8). Were the bound per destination only, a tenant
+whose 8 providers (the per-namespace probe cap) name a path of a shared gateway that never
+answers (a long-poll route, an upstream that hangs) would hold every slot of that gateway
+for its probe timeout, and each other namespace's probe of it would wait behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from aiohttp import web
 
 from flokoa_controller.envtest.testing import poll_until
@@ -21,14 +18,6 @@ from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the per-destination bound of ProbeHTTP is shared by every namespace; one "
-        "namespace's slow probes take all of it (fix: bound per namespace and destination, "
-        "or serve the per-destination slots fairly across namespaces)"
-    ),
-)
 async def test_slow_path_of_one_tenant_does_not_hold_a_shared_gateway() -> None:
     hang = asyncio.Event()
     hanging: list[web.Request] = []
@@ -61,6 +50,7 @@ async def test_slow_path_of_one_tenant_does_not_hold_a_shared_gateway() -> None:
                             base_url=f"{gateway}/hang",
                             api_key="sk-hostile-0123456789",
                             timeout=10,
+                            namespace="hostile",
                         ),
                         http,
                     )
@@ -75,6 +65,7 @@ async def test_slow_path_of_one_tenant_does_not_hold_a_shared_gateway() -> None:
                         base_url=f"{gateway}/v1",
                         api_key="sk-victim-0123456789",
                         timeout=10,
+                        namespace="victim",
                     ),
                     http,
                 )
