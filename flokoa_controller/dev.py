@@ -38,7 +38,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import trustme
 
@@ -46,6 +46,7 @@ from flokoa_controller.api.crdgen import crd
 from flokoa_controller.api.meta import MODEL, MODEL_PROVIDER
 from flokoa_controller.api.model import Model
 from flokoa_controller.api.modelprovider import ModelProvider
+from flokoa_controller.controllers.identity import SERVICEACCOUNTS
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.setup import ControllerSettings, add_flags, setup_controllers
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
@@ -57,6 +58,9 @@ from flokoa_controller.kube.resources import CRDS, NAMESPACES, SECRETS, Resource
 from flokoa_controller.runtime import eventloop
 from flokoa_controller.runtime.logging import LOG_LEVELS, configure_logging
 from flokoa_controller.runtime.manager import Manager
+
+if TYPE_CHECKING:
+    from flokoa_controller.envtest import APIServer
 from flokoa_controller.runtime.options import ManagerOptions
 
 __all__ = [
@@ -141,6 +145,22 @@ def _model(name: str, namespace: str, provider: str, model: str) -> dict[str, An
     }
     Model.model_validate(obj)
     return obj
+
+
+KEYLESS_SERVICE_ACCOUNT = "bedrock-agent"
+"""The demo ServiceAccount whose IRSA-style identity the `bedrock-keyless` provider uses."""
+KEYLESS_ROLE_ARN = "arn:aws:iam::123456789012:role/flokoa-dev-keyless"
+"""The IAM role the fake STS lets that ServiceAccount assume."""
+
+
+def trust_demo_service_account(fakes: FakeProviders, api: APIServer, namespace: str) -> None:
+    """The fake clouds trust envtest's ServiceAccount issuer, and the fake STS lets the demo
+    ServiceAccount assume `KEYLESS_ROLE_ARN` (what an IAM trust policy would say)."""
+    issuer = api.service_account_issuer
+    fakes.trust_issuer(issuer, jwks=api.jwks())
+    fakes.sts.add_oidc_provider(issuer)
+    subject = f"system:serviceaccount:{namespace}:{KEYLESS_SERVICE_ACCOUNT}"
+    fakes.sts.allow_web_identity(KEYLESS_ROLE_ARN, issuer, subject)
 
 
 def demo_objects(fakes: DemoFakes, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
@@ -262,6 +282,27 @@ def demo_objects(fakes: DemoFakes, namespace: str = DEFAULT_NAMESPACE) -> list[d
                 "tls": {"caSecretRef": {"name": "internal-ca", "key": "ca.crt"}},
             },
         ),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": KEYLESS_SERVICE_ACCOUNT,
+                "namespace": ns,
+                "annotations": {"eks.amazonaws.com/role-arn": KEYLESS_ROLE_ARN},
+            },
+        },
+        _provider(
+            "bedrock-keyless",
+            ns,
+            {
+                "serviceAccountName": KEYLESS_SERVICE_ACCOUNT,
+                "bedrock": {
+                    "region": p.bedrock.region,
+                    "endpointURL": p.bedrock.url,
+                    "timeoutSeconds": 10,
+                },
+            },
+        ),
         _model("connectivity-test", ns, "openai", "gpt-4o-mini"),
         _model("azure-gpt-4o", ns, "azure-openai", "gpt-4o"),
         _model("claude-sonnet", ns, "anthropic", "claude-sonnet-4-20250514"),
@@ -280,6 +321,8 @@ def _resource_of(obj: dict[str, Any]) -> ResourceType:
     kind = obj.get("kind")
     if kind == "Secret":
         return SECRETS
+    if kind == "ServiceAccount":
+        return SERVICEACCOUNTS
     if kind == MODEL_PROVIDER.kind:
         return MODELPROVIDERS
     if kind == MODEL.kind:
@@ -405,7 +448,21 @@ async def run_dev(
             keys_file = _write_keys(workdir, fakes.poke_keys)
             options = _dev_options(args)
             manager = Manager(client, options)
-            setup_controllers(manager, options, settings=dev_settings(args))
+            settings = dev_settings(args)
+            # the dev cluster's administrator allows the fake Google token endpoint, the fake
+            # STS, and identity-derived credentials to the loopback fakes
+            trust_demo_service_account(fake_providers, api, args.namespace)
+            identity = dataclasses.replace(
+                settings.identity,
+                google_token_uris=(
+                    *settings.identity.google_token_uris,
+                    fake_providers.google_oauth.token_uri,
+                ),
+                aws_sts_endpoint=settings.identity.aws_sts_endpoint or fake_providers.sts.url,
+                allowed_hosts=(*settings.identity.allowed_hosts, "127.0.0.1"),
+            )
+            settings = dataclasses.replace(settings, identity=identity)
+            setup_controllers(manager, options, settings=settings)
             env = DevEnvironment(
                 Path(api.kubeconfig_path), args.namespace, keys_file, manager, fakes
             )

@@ -10,17 +10,25 @@ block                         credential                           apiKeySecretR
 openai (and compatible/Azure) API key                              required
 anthropic                     API key                              required
 google (Gemini API)           API key                              required
-google.vertex (Vertex AI)     OAuth2: service-account key Secret   forbidden
-                              or workload identity
-bedrock                       SigV4: IRSA / Pod Identity / default optional: a Bedrock API key
-                              chain, or static keys in a Secret    (Bearer) instead of SigV4
+google.vertex (Vertex AI)     OAuth2: service-account key Secret,  forbidden
+                              serviceAccountName (Workload
+                              Identity Federation) or ambient
+bedrock                       SigV4: serviceAccountName (IRSA),    optional: a Bedrock API key
+                              static keys in a Secret, or ambient  (Bearer) instead of SigV4
 ============================  ===================================  ===========================
+
+`serviceAccountName` (Bedrock, Vertex AI, Azure OpenAI) reaches the provider with the workload
+identity of a ServiceAccount in the ModelProvider's namespace, exactly as a pod running as it
+would; it excludes the static credential Secrets of the same cloud. "Ambient" is the
+operator's own identity, used only in namespaces the administrator allows
+(`--ambient-identity-namespaces`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -55,6 +63,14 @@ ANTHROPIC_DEFAULT_VERSION = "2023-06-01"
 
 GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 """The Gemini API endpoint used when `google.baseURL` is not set and there is no vertex."""
+
+AZURE_OPENAI_HOST_SUFFIXES: tuple[str, ...] = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
+"""Hosts that are Azure OpenAI endpoints (`providers.target.AZURE_HOST_SUFFIXES` is this
+tuple; the CRD's `serviceAccountName` rule needs it here, below the providers layer)."""
 
 # --- Secret references ----------------------------------------------------------------------
 
@@ -110,6 +126,14 @@ class AWSCredentialsSecretRef(APIModel):
 # --- Provider blocks ------------------------------------------------------------------------
 
 _API_OPENAI_COM = r"^https?://api[.]openai[.]com([:/]|$)"
+_AZURE_OPENAI_URL = (
+    r"^https?://[^/?#@]*("
+    + "|".join(re.escape(suffix) for suffix in AZURE_OPENAI_HOST_SUFFIXES)
+    + r")(:[0-9]+)?([/?#]|$)"
+)
+"""A URL whose host is an Azure OpenAI endpoint (the CEL twin of `providers.target.is_azure`
+without `apiVersion`)."""
+_is_azure_openai_url = matches(_AZURE_OPENAI_URL)
 _is_api_openai_com = matches(_API_OPENAI_COM)
 
 OPENAI_API_VERSION_RULE: Rule[OpenAIProvider] = Rule(
@@ -194,9 +218,11 @@ VERTEX_PRESENCE_RULE = PresenceRule(
 class VertexAI(APIModel):
     """Vertex AI, authenticated with OAuth2 access tokens (never with an API key).
 
-    The token comes from the service-account JSON key in `serviceAccountKeySecretRef` or,
-    when that is unset, from Application Default Credentials: GKE Workload Identity (the
-    metadata server) or `GOOGLE_APPLICATION_CREDENTIALS` on the operator's pod.
+    The token comes from the service-account JSON key in `serviceAccountKeySecretRef`, from
+    the ModelProvider's `serviceAccountName` (Workload Identity Federation: the
+    ServiceAccount's token exchanged at Google STS, optionally impersonating the Google
+    service account of its `iam.gke.io/gcp-service-account` annotation) or, in namespaces
+    the administrator allows, from the operator's Application Default Credentials.
     """
 
     __rules__ = (VERTEX_PRESENCE_RULE,)
@@ -215,8 +241,9 @@ class VertexAI(APIModel):
     service_account_key_secret_ref: ServiceAccountKeySecretRef | None = Field(
         default=None, alias="serviceAccountKeySecretRef"
     )
-    """A Secret holding a service-account JSON key. Optional: unset means Application Default
-    Credentials (GKE Workload Identity), which avoids long-lived keys."""
+    """A Secret holding a service-account JSON key (its `token_uri` must be Google's token
+    endpoint). Optional: unset means the `serviceAccountName` identity or, in namespaces
+    the administrator allows, the operator's Application Default Credentials."""
 
 
 class GoogleProvider(APIModel):
@@ -239,17 +266,33 @@ class GoogleProvider(APIModel):
 
 
 _AWS_REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+_EXTERNAL_ID = r"^[-A-Za-z0-9+=,.@:/_]+$"
+ExternalID = Annotated[str, Field(min_length=2, max_length=1224, pattern=_EXTERNAL_ID)]
+"""An STS `ExternalId`."""
 _ROLE_ARN = r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[-A-Za-z0-9+=,.@_/]{1,512}$"
+
+
+BEDROCK_EXTERNAL_ID_RULE: Rule[BedrockProvider] = Rule(
+    rule="!has(self.externalID) || has(self.roleARN)",
+    message="externalID is sent with roleARN's AssumeRole: it needs roleARN",
+    check=lambda b: b.external_id is None or b.role_arn is not None,
+    field_path=".externalID",
+    reason="FieldValueForbidden",
+)
+"""An external ID without a role to assume would be silently ignored."""
 
 
 class BedrockProvider(APIModel):
     """Amazon Bedrock.
 
-    Authentication, in order of preference: SigV4 with the pod's ambient AWS credentials
-    (IRSA, EKS Pod Identity or the default chain) when neither `credentialsSecretRef` nor
-    `apiKeySecretRef` is set; SigV4 with static keys from `credentialsSecretRef`; or a
-    Bedrock API key from `apiKeySecretRef` sent as `Authorization: Bearer`.
+    Authentication: SigV4 with the credentials of `serviceAccountName` (IRSA convention:
+    its `eks.amazonaws.com/role-arn` annotation, `AssumeRoleWithWebIdentity`); SigV4 with
+    static keys from `credentialsSecretRef`; a Bedrock API key from `apiKeySecretRef` sent
+    as `Authorization: Bearer`; or, with none of these and only in namespaces the
+    administrator allows, the operator's ambient chain (IRSA, EKS Pod Identity).
     """
+
+    __rules__ = (BEDROCK_EXTERNAL_ID_RULE,)
 
     region: Annotated[str, Field(min_length=1, max_length=32, pattern=_AWS_REGION)]
     """The AWS region, e.g. `us-east-1`. Required: Bedrock endpoints and SigV4 signatures
@@ -260,14 +303,23 @@ class BedrockProvider(APIModel):
     role_arn: Annotated[str, Field(max_length=2048, pattern=_ROLE_ARN)] | None = Field(
         default=None, alias="roleARN"
     )
-    """An IAM role to assume (`sts:AssumeRole`) with the base credentials before calling
-    Bedrock, e.g. to reach another account. Optional: unset uses the base credentials
-    directly. Not for IRSA: IRSA's role comes from the pod's service account."""
+    """An IAM role to assume (`sts:AssumeRole`) with the base credentials (the
+    `serviceAccountName` identity, static keys, or an allowed ambient identity) before
+    calling Bedrock, e.g. to reach another account. The session is named after the
+    ModelProvider (`flokoa-NAMESPACE-NAME`) and carries the namespace as `SourceIdentity`,
+    so the role's trust policy can tell tenants apart. Optional: unset uses the base
+    credentials directly. Not for IRSA: IRSA's role comes from the ServiceAccount's
+    `eks.amazonaws.com/role-arn` annotation."""
+    external_id: (
+        Annotated[str, Field(min_length=2, max_length=1224, pattern=_EXTERNAL_ID)] | None
+    ) = Field(default=None, alias="externalID")
+    """The `ExternalId` sent with `roleARN`'s AssumeRole, when the role's trust policy
+    requires one (`sts:ExternalId`). Optional; needs `roleARN`."""
     credentials_secret_ref: AWSCredentialsSecretRef | None = Field(
         default=None, alias="credentialsSecretRef"
     )
-    """Static access keys. Optional: unset means the ambient credential chain (IRSA, Pod
-    Identity), which avoids long-lived keys."""
+    """Static access keys. Optional: unset means the `serviceAccountName` identity (IRSA
+    convention) or, in namespaces the administrator allows, the operator's ambient chain."""
     timeout_seconds: TimeoutSeconds = Field(default=DEFAULT_TIMEOUT_SECONDS, alias="timeoutSeconds")
     """Timeout in seconds (1-600) of a whole probe, token exchange included. Defaults to 60;
     the operator caps it at its `--max-probe-timeout` (default 30)."""
@@ -322,9 +374,11 @@ EXACTLY_ONE_PROVIDER_RULE: Rule[ModelProviderSpec] = Rule(
 """The provider block is the provider's type: none is meaningless, two are ambiguous."""
 
 OPENAI_API_KEY_RULE: Rule[ModelProviderSpec] = Rule(
-    rule="!has(self.openai) || has(self.apiKeySecretRef)",
-    message="apiKeySecretRef is required with openai",
-    check=lambda s: s.openai is None or s.api_key_secret_ref is not None,
+    rule="!has(self.openai) || has(self.apiKeySecretRef) || has(self.serviceAccountName)",
+    message="apiKeySecretRef is required with openai (or serviceAccountName for Azure OpenAI)",
+    check=lambda s: (
+        s.openai is None or s.api_key_secret_ref is not None or s.service_account_name is not None
+    ),
     field_path=".apiKeySecretRef",
     reason="FieldValueRequired",
 )
@@ -391,6 +445,81 @@ BEDROCK_KEY_NO_ROLE_RULE: Rule[ModelProviderSpec] = Rule(
 """A bearer API key cannot assume an IAM role."""
 
 
+SERVICE_ACCOUNT_PROVIDER_RULE: Rule[ModelProviderSpec] = Rule(
+    rule=(
+        "!has(self.serviceAccountName) || has(self.bedrock) || "
+        "(has(self.google) && has(self.google.vertex)) || "
+        "(has(self.openai) && (has(self.openai.apiVersion) || "
+        "(has(self.openai.baseURL) && "
+        f"self.openai.baseURL.matches({cel_string(_AZURE_OPENAI_URL)}))))"
+    ),
+    message=(
+        "serviceAccountName is a cloud workload identity: it works with bedrock, "
+        "google.vertex and Azure OpenAI (an Azure baseURL or apiVersion) only"
+    ),
+    check=lambda s: (
+        s.service_account_name is None
+        or s.bedrock is not None
+        or (s.google is not None and s.google.vertex is not None)
+        or (
+            s.openai is not None
+            and (s.openai.api_version is not None or _is_azure_openai_url(s.openai.base_url))
+        )
+    ),
+    field_path=".serviceAccountName",
+    reason="FieldValueForbidden",
+)
+"""OpenAI, Anthropic and the Gemini API accept API keys only."""
+
+SERVICE_ACCOUNT_NO_API_KEY_RULE: Rule[ModelProviderSpec] = Rule(
+    rule="!has(self.serviceAccountName) || !has(self.apiKeySecretRef)",
+    message="serviceAccountName and apiKeySecretRef are mutually exclusive: pick one credential",
+    check=lambda s: s.service_account_name is None or s.api_key_secret_ref is None,
+    field_path=".serviceAccountName",
+    reason="FieldValueForbidden",
+)
+"""One credential per provider: the operator never has to pick one silently."""
+
+SERVICE_ACCOUNT_NO_AWS_KEYS_RULE: Rule[ModelProviderSpec] = Rule(
+    rule=(
+        "!has(self.serviceAccountName) || !has(self.bedrock) || "
+        "!has(self.bedrock.credentialsSecretRef)"
+    ),
+    message=(
+        "serviceAccountName and bedrock.credentialsSecretRef are mutually exclusive: "
+        "pick one credential"
+    ),
+    check=lambda s: (
+        s.service_account_name is None
+        or s.bedrock is None
+        or s.bedrock.credentials_secret_ref is None
+    ),
+    field_path=".serviceAccountName",
+    reason="FieldValueForbidden",
+)
+"""Static AWS keys and a workload identity are two credentials for the same cloud."""
+
+SERVICE_ACCOUNT_NO_GOOGLE_KEY_RULE: Rule[ModelProviderSpec] = Rule(
+    rule=(
+        "!has(self.serviceAccountName) || !has(self.google) || !has(self.google.vertex) || "
+        "!has(self.google.vertex.serviceAccountKeySecretRef)"
+    ),
+    message=(
+        "serviceAccountName and google.vertex.serviceAccountKeySecretRef are mutually "
+        "exclusive: pick one credential"
+    ),
+    check=lambda s: (
+        s.service_account_name is None
+        or s.google is None
+        or s.google.vertex is None
+        or s.google.vertex.service_account_key_secret_ref is None
+    ),
+    field_path=".serviceAccountName",
+    reason="FieldValueForbidden",
+)
+"""A service-account key and a workload identity are two credentials for the same cloud."""
+
+
 class ModelProviderSpec(APIModel):
     """The desired configuration of a ModelProvider: exactly one provider block, the
     credential references it needs, and optional headers and TLS settings."""
@@ -403,12 +532,26 @@ class ModelProviderSpec(APIModel):
         VERTEX_NO_API_KEY_RULE,
         BEDROCK_KEY_OR_SIGV4_RULE,
         BEDROCK_KEY_NO_ROLE_RULE,
+        SERVICE_ACCOUNT_PROVIDER_RULE,
+        SERVICE_ACCOUNT_NO_API_KEY_RULE,
+        SERVICE_ACCOUNT_NO_AWS_KEYS_RULE,
+        SERVICE_ACCOUNT_NO_GOOGLE_KEY_RULE,
     )
 
     api_key_secret_ref: APIKeySecretRef | None = Field(default=None, alias="apiKeySecretRef")
-    """The Secret key holding the API key. Required with openai, anthropic and google
-    without vertex; forbidden with google.vertex; optional with bedrock, where it is a
-    Bedrock API key sent as a Bearer token instead of SigV4 signing."""
+    """The Secret key holding the API key. Required with openai (unless Azure OpenAI is
+    reached with `serviceAccountName`), anthropic and google without vertex; forbidden with
+    google.vertex; optional with bedrock, where it is a Bedrock API key sent as a Bearer
+    token instead of SigV4 signing."""
+    service_account_name: ObjectName | None = Field(default=None, alias="serviceAccountName")
+    """A ServiceAccount in the ModelProvider's namespace whose cloud workload identity
+    reaches the provider, exactly as a pod running as it would: the operator requests a
+    short-lived token for it (TokenRequest) and exchanges it with the cloud. Bedrock: IRSA
+    convention, annotation `eks.amazonaws.com/role-arn`. Vertex AI: Workload Identity
+    Federation (the pool set by the administrator), optionally impersonating annotation
+    `iam.gke.io/gcp-service-account`. Azure OpenAI: Entra Workload ID, annotations
+    `azure.workload.identity/client-id` (and `azure.workload.identity/tenant-id`).
+    Optional; excludes the static credential Secrets of the same cloud."""
     openai: OpenAIProvider | None = None
     """OpenAI, an OpenAI-compatible server, or Azure OpenAI."""
     anthropic: AnthropicProvider | None = None
@@ -432,6 +575,24 @@ class ModelProviderSpec(APIModel):
             if getattr(self, name) is not None:
                 return name
         raise ValueError("no provider block is set")  # unreachable after validation
+
+
+IdentitySource = Literal["Secret", "ServiceAccount", "Ambient"]
+"""Where a ModelProvider's credential comes from."""
+
+
+class ProviderIdentity(APIModel):
+    """The identity a ModelProvider's probes use (never a credential)."""
+
+    source: IdentitySource
+    """`Secret` (keys in the provider's own Secrets), `ServiceAccount` (the workload
+    identity of `serviceAccountName`) or `Ambient` (the spec names no credential: the
+    operator's own cloud identity, used only in namespaces the administrator allows, else
+    `AmbientIdentityNotAllowed`)."""
+    service_account_name: Annotated[str, Field(max_length=253)] | None = Field(
+        default=None, alias="serviceAccountName"
+    )
+    """The ServiceAccount whose identity was used (source `ServiceAccount`)."""
 
 
 class ModelProviderStatus(APIModel):
@@ -460,6 +621,9 @@ class ModelProviderStatus(APIModel):
     does not move on every probe; probes still happen every re-validation interval."""
     endpoint: Annotated[str, Field(max_length=2048)] | None = None
     """The effective API root the operator talks to (defaults applied)."""
+    identity: ProviderIdentity | None = None
+    """Which identity authenticates the probes: a Secret, a ServiceAccount (its name, never
+    a token) or the operator's ambient identity."""
 
 
 class ModelProvider(APIModel):

@@ -166,6 +166,33 @@ class Reason:
     PROBE_ERROR: Final = "ProbeError"
     """The probe could not be run (unexpected local error); retried with backoff."""
 
+    # -- failures: cloud identity (nothing reached the provider's API) -----------------
+    AMBIENT_IDENTITY_NOT_ALLOWED: Final = "AmbientIdentityNotAllowed"
+    """The spec needs the operator's own cloud identity (no credential Secret, no
+    serviceAccountName) and the namespace is not in ``--ambient-identity-namespaces``."""
+    SERVICE_ACCOUNT_NOT_FOUND: Final = "ServiceAccountNotFound"
+    """``serviceAccountName`` names no ServiceAccount in the ModelProvider's namespace."""
+    SERVICE_ACCOUNT_ANNOTATION_MISSING: Final = "ServiceAccountAnnotationMissing"
+    """The ServiceAccount lacks (or has a malformed) cloud annotation: IRSA role ARN, Azure
+    client/tenant ID, Google service-account email."""
+    TOKEN_REQUEST_FORBIDDEN: Final = "TokenRequestForbidden"
+    """RBAC refused the ServiceAccount read or its TokenRequest (``serviceaccounts`` get,
+    ``serviceaccounts/token`` create)."""
+    TOKEN_REQUEST_FAILED: Final = "TokenRequestFailed"
+    """The TokenRequest failed otherwise; retried with backoff."""
+    TOKEN_EXCHANGE_FAILED: Final = "TokenExchangeFailed"
+    """The cloud refused to exchange the token (AWS STS, Google STS/IAM, Entra ID); the
+    message quotes its error code, never its body."""
+    TOKEN_ENDPOINT_NOT_ALLOWED: Final = "TokenEndpointNotAllowed"
+    """A service-account key's ``token_uri`` is not Google's token endpoint (nothing sent;
+    ``--google-token-uris``)."""
+    IDENTITY_ENDPOINT_NOT_ALLOWED: Final = "IdentityEndpointNotAllowed"
+    """A credential from a ServiceAccount or the operator's identity would go to a host that
+    is not the provider's own API (nothing sent; ``--identity-allowed-hosts``)."""
+    WORKLOAD_IDENTITY_NOT_CONFIGURED: Final = "WorkloadIdentityNotConfigured"
+    """A workload identity setting the administrator must give is unset
+    (``--google-workload-identity-audience``)."""
+
     # -- failures: Model ----------------------------------------------------------------
     PROVIDER_NOT_FOUND: Final = "ProviderNotFound"
     """The Model's providerRef names no ModelProvider in the Model's namespace."""

@@ -375,7 +375,14 @@ class ModelReconciler:
         if isinstance(resolved, SecretProblem):
             return resolved
         timeout = spec.settings.timeout_seconds if spec.settings is not None else None
-        target = build_target(p_spec, resolved, timeout_seconds=timeout)
+        target = build_target(
+            p_spec,
+            resolved,
+            timeout_seconds=timeout,
+            identity=self.prober.identity(namespace, p_spec),
+            namespace=namespace,
+            name=spec.provider_ref.name,
+        )
         del resolved
         return await self.prober.probe_model(target, spec.model)
 

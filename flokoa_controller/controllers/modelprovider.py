@@ -18,16 +18,19 @@ One reconcile of ``namespace/name``:
 5. Probe, outside the reconcile workers (:mod:`.probes_inflight`): the reconcile hands
    the probe to the in-flight table and returns; the probe GETs the Secrets, validates the
    values (``InvalidSecret``, ``InvalidCACertificate``), builds the
-   :class:`~flokoa_controller.providers.target.ProbeTarget`, runs the provider's free
-   authenticated list call and drops the values; its completion re-queues the provider,
-   and the next reconcile takes the result — only if the UID, generation and
-   ``secretHash`` it was started with are still the current ones (else it starts anew).
+   :class:`~flokoa_controller.providers.target.ProbeTarget` with the cloud identity the spec
+   uses (:mod:`.identity`: its ServiceAccount, its Secrets, or the operator's own only where
+   allowed), runs the provider's free authenticated list call (credentials from an identity
+   obtained first; identity reasons such as ``AmbientIdentityNotAllowed`` mean nothing was
+   sent) and drops the values; its completion re-queues the provider, and the next
+   reconcile takes the result — only if the UID, generation and ``secretHash`` it was
+   started with are still the current ones (else it starts anew).
 6. Compute the desired status — ``provider``, ``ready``, conditions ``Ready``,
    ``SecretResolved``, ``CredentialsValid``, ``EndpointReachable``, ``observedGeneration``,
-   ``secretHash``, ``endpoint`` — and merge-patch ``/status`` only if it differs from the
-   cached one, with ``lastProbeTime`` set to this probe's time. A probe whose outcome
-   changes nothing writes nothing (``lastProbeTime`` is the time of the last probe that
-   changed the status). Events on transitions of ``Ready`` only.
+   ``secretHash``, ``endpoint``, ``identity`` — and merge-patch ``/status`` only if it
+   differs from the cached one, with ``lastProbeTime`` set to this probe's time. A probe
+   whose outcome changes nothing writes nothing (``lastProbeTime`` is the time of the last
+   probe that changed the status). Events on transitions of ``Ready`` only.
 
 The in-flight table holds at most one probe per provider; it caps the probes running at
 once globally and per namespace and serves namespaces round-robin; ``ProbeHTTP`` bounds the
@@ -60,6 +63,7 @@ from flokoa_controller.controllers.conditions import (
     parse_time,
     status_consistent,
 )
+from flokoa_controller.controllers.identity import identity_status
 from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.schedule import (
@@ -85,7 +89,7 @@ from flokoa_controller.controllers.status import (
     status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
-from flokoa_controller.providers.result import ProbeResult
+from flokoa_controller.providers.result import IDENTITY_REASONS, ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
 
@@ -112,6 +116,7 @@ MANAGED_STATUS_FIELDS: Final = (
     "secretHash",
     "lastProbeTime",
     "endpoint",
+    "identity",
 )
 """The status fields this reconciler owns."""
 
@@ -130,7 +135,9 @@ _SECRET_REASONS: Final = frozenset(
         Reason.SECRET_ACCESS_DENIED,
     }
 )
-_CREDENTIAL_REASONS: Final = frozenset({Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE})
+_CREDENTIAL_REASONS: Final = frozenset(
+    {Reason.INVALID_CREDENTIALS, Reason.CREDENTIALS_UNAVAILABLE, *IDENTITY_REASONS}
+)
 
 
 class EventSink(Protocol):
@@ -188,14 +195,21 @@ def _secret_verdict(problem: SecretProblem) -> Verdict:
     )
 
 
-def _probe_verdict(result: ProbeResult, secrets_referenced: bool, insecure: bool) -> Verdict:
+def _probe_verdict(
+    result: ProbeResult,
+    secrets_referenced: bool,
+    insecure: bool,
+    service_account: str | None = None,
+) -> Verdict:
     resolved: Cond = (
         (TRUE, Reason.SECRET_FOUND, "every referenced Secret key was found and is well formed")
         if secrets_referenced
         else (
             TRUE,
             Reason.NO_SECRET_REFERENCED,
-            "no Secret referenced: the controller's ambient cloud identity is used",
+            f'no Secret referenced: the identity of ServiceAccount "{service_account}" is used'
+            if service_account
+            else "no Secret referenced: the controller's ambient cloud identity is used",
         )
     )
     reason, message = result.reason, result.message
@@ -322,13 +336,19 @@ class ModelProviderReconciler:
         return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
 
     async def _probe(
-        self, namespace: str, refs: list[SecretKeyRef], spec: ModelProviderSpec
+        self, namespace: str, refs: list[SecretKeyRef], spec: ModelProviderSpec, name: str
     ) -> _ProviderOutcome:
         """Read the Secrets and probe (runs in the in-flight table, not in a worker)."""
         resolved, read_hash = await self.prober.resolve(namespace, refs)
         if isinstance(resolved, SecretProblem):
             return resolved, read_hash
-        target = build_target(spec, resolved)
+        target = build_target(
+            spec,
+            resolved,
+            identity=self.prober.identity(namespace, spec),
+            namespace=namespace,
+            name=name,
+        )
         del resolved
         return await self.prober.probe_provider(target), read_hash
 
@@ -357,6 +377,7 @@ class ModelProviderReconciler:
             "observedGeneration": generation,
             "endpoint": endpoint(spec),
             "secretHash": cached.secret_hash,
+            "identity": identity_status(spec),
         }
         if status.get("lastProbeTime"):
             base["lastProbeTime"] = status["lastProbeTime"]
@@ -390,7 +411,7 @@ class ModelProviderReconciler:
             _probe_key(request),
             namespace,
             (uid, generation, cached.secret_hash),
-            lambda: self._probe(namespace, refs, spec),
+            lambda: self._probe(namespace, refs, spec, request.name),
             lambda: self.requeue(request),
         )
         if outcome is None:
@@ -400,7 +421,7 @@ class ModelProviderReconciler:
             verdict = _secret_verdict(result)
         else:
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
-            verdict = _probe_verdict(result, bool(refs), insecure)
+            verdict = _probe_verdict(result, bool(refs), insecure, spec.service_account_name)
             log.log(
                 outcome_level(status, verdict.ready),
                 "Probed provider: %s",

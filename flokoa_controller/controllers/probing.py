@@ -28,6 +28,8 @@ from typing import Any
 
 from yarl import URL
 
+from flokoa_controller.api.modelprovider import ModelProviderSpec
+from flokoa_controller.controllers.identity import AmbientPolicy, identity_of
 from flokoa_controller.controllers.metrics import MODEL_CHECKS, PROBE_DURATION, PROBE_TOTAL
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
@@ -45,7 +47,7 @@ from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
-from flokoa_controller.providers.target import ProbeTarget
+from flokoa_controller.providers.target import Identity, ProbeTarget
 
 __all__ = ["DEFAULT_MAX_PROBE_TIMEOUT", "ModelProbe", "Prober", "ProviderProbe"]
 
@@ -69,6 +71,7 @@ class Prober:
     retries and GET) is abandoned after ``min(timeoutSeconds, max_timeout)`` seconds and
     reported as ``Timeout``.
     ``probe_provider``/``probe_model``: the probe functions (the providers package's).
+    ``ambient``: the namespaces allowed to use the operator's own cloud identity.
     """
 
     def __init__(
@@ -79,8 +82,10 @@ class Prober:
         max_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT,
         probe_provider: ProviderProbe = default_probe_provider,
         probe_model: ModelProbe = default_probe_model,
+        ambient: AmbientPolicy | None = None,
     ) -> None:
         """Create the prober (see the class docstring)."""
+        self.ambient = ambient or AmbientPolicy()
         self.client = client
         self.http = http
         if max_timeout <= 0:
@@ -113,6 +118,10 @@ class Prober:
         validated = validate_values(namespace, refs, fetched)
         _forget(fetched)
         return validated, digest
+
+    def identity(self, namespace: str, spec: ModelProviderSpec) -> Identity | None:
+        """The cloud identity ``spec``'s probes use in ``namespace`` (``ambient`` policy)."""
+        return identity_of(spec, namespace, self.ambient)
 
     def bounded(self, target: ProbeTarget) -> ProbeTarget:
         """``target`` with its timeout capped at ``max_timeout``."""

@@ -31,10 +31,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from flokoa_controller.controllers.identity import AmbientPolicy, KubeServiceAccountTokens
 from flokoa_controller.controllers.metrics import (
     DeprecationCollector,
     ReadinessCollector,
@@ -68,6 +69,14 @@ from flokoa_controller.providers.destinations import (
     parse_entries,
 )
 from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.identity import (
+    ENTRA_AUTHORITY,
+    GOOGLE_IAM_CREDENTIALS_URL,
+    GOOGLE_STS_URL,
+    GOOGLE_TOKEN_URI,
+    IdentityBroker,
+    IdentitySettings,
+)
 from flokoa_controller.runtime.controller import Controller, Request
 from flokoa_controller.runtime.events import EventRecorder
 from flokoa_controller.runtime.informer import Informer
@@ -236,6 +245,104 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="Destinations allowed even when a deny entry (built-in or --deny-destinations) "
         "matches, e.g. 127.0.0.0/8 for local fakes or 10.20.0.0/16 for a gateway subnet.",
     )
+    add_identity_flags(parser)
+
+
+def add_identity_flags(parser: argparse.ArgumentParser) -> None:
+    """The cloud-identity flags (``docs/security.md``: tenants never borrow the operator's
+    identity unless the administrator says so)."""
+    group = parser.add_argument_group("Cloud identity")
+    add_env_flag(
+        group,
+        "--ambient-identity-namespaces",
+        repeatable=True,
+        help="Namespaces whose ModelProviders may use the operator's own cloud identity "
+        "(botocore's default chain, Google application default credentials) when they name "
+        "no credential. Elsewhere such a provider is Ready=False AmbientIdentityNotAllowed "
+        "and nothing is sent. Repeat or comma-separate; none by default.",
+    )
+    add_env_flag(
+        group,
+        "--google-workload-identity-audience",
+        default="",
+        help="The workload identity pool provider serviceAccountName tokens are exchanged "
+        "for at Google STS (//iam.googleapis.com/projects/N/locations/global/"
+        "workloadIdentityPools/POOL/providers/PROVIDER). Unset: Vertex AI with "
+        "serviceAccountName is WorkloadIdentityNotConfigured.",
+    )
+    add_env_flag(
+        group,
+        "--google-token-audience",
+        default="",
+        help="Audience of the ServiceAccount token presented to Google STS. Unset: "
+        "https: followed by the pool provider (Google's default allowed audience).",
+    )
+    add_env_flag(
+        group,
+        "--google-sts-endpoint",
+        default=GOOGLE_STS_URL,
+        help="Google STS token-exchange endpoint.",
+    )
+    add_env_flag(
+        group,
+        "--google-iam-credentials-endpoint",
+        default=GOOGLE_IAM_CREDENTIALS_URL,
+        help="IAM Service Account Credentials API root (impersonation).",
+    )
+    add_env_flag(
+        group,
+        "--google-token-uris",
+        repeatable=True,
+        help="Service-account key token_uri values allowed besides "
+        f"{GOOGLE_TOKEN_URI} (exact URLs). A key naming another is TokenEndpointNotAllowed "
+        "and nothing is sent.",
+    )
+    add_env_flag(
+        group,
+        "--azure-authority-host",
+        default=ENTRA_AUTHORITY,
+        help="Entra ID authority for Azure workload identity (sovereign clouds: e.g. "
+        "https://login.microsoftonline.us).",
+    )
+    add_env_flag(
+        group,
+        "--azure-tenant-id",
+        default="",
+        help="Entra tenant used when a ServiceAccount has no azure.workload.identity/tenant-id "
+        "annotation. Unset: the annotation is required.",
+    )
+    add_env_flag(
+        group,
+        "--identity-allowed-hosts",
+        repeatable=True,
+        help="Hosts (name or *.domain) that may receive credentials obtained from a "
+        "ServiceAccount or the operator's identity, besides the provider's own API hosts "
+        "(e.g. a private gateway). Repeat or comma-separate; none by default.",
+    )
+
+
+def identity_settings_from_args(args: argparse.Namespace) -> IdentitySettings:
+    """The :class:`IdentitySettings` of the parsed flags (defaults for missing ones)."""
+    default = IdentitySettings()
+
+    def listed(name: str) -> tuple[str, ...]:
+        value = getattr(args, name, None) or ()
+        items = [value] if isinstance(value, str) else list(value)
+        return tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
+
+    return IdentitySettings(
+        google_token_uris=listed("google_token_uris"),
+        google_workload_identity_audience=getattr(args, "google_workload_identity_audience", None)
+        or None,
+        google_token_audience=getattr(args, "google_token_audience", None) or None,
+        google_sts_url=getattr(args, "google_sts_endpoint", None) or default.google_sts_url,
+        google_iam_credentials_url=getattr(args, "google_iam_credentials_endpoint", None)
+        or default.google_iam_credentials_url,
+        azure_authority_host=getattr(args, "azure_authority_host", None)
+        or default.azure_authority_host,
+        azure_tenant_id=getattr(args, "azure_tenant_id", None) or None,
+        allowed_hosts=listed("identity_allowed_hosts"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +355,10 @@ class ControllerSettings:
     """Probe requests in flight per destination."""
     probe_connect_timeout: float = 10.0
     """Seconds the connect phase of a probe request may take."""
+    ambient_identity_namespaces: tuple[str, ...] = ()
+    """Namespaces allowed to use the operator's own cloud identity."""
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    """Token endpoints, workload identity pool, allowed hosts."""
     max_probe_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT
     """Cap on the tenant's ``timeoutSeconds``: the deadline of a whole probe."""
     max_concurrent_probes: int = DEFAULT_MAX_CONCURRENT_PROBES
@@ -284,6 +395,13 @@ class ControllerSettings:
             probe_connect_timeout=float(
                 getattr(args, "probe_connect_timeout", None) or default.probe_connect_timeout
             ),
+            ambient_identity_namespaces=tuple(
+                p.strip()
+                for item in getattr(args, "ambient_identity_namespaces", None) or ()
+                for p in str(item).split(",")
+                if p.strip()
+            ),
+            identity=identity_settings_from_args(args),
             max_probe_timeout=float(
                 getattr(args, "max_probe_timeout", None) or default.max_probe_timeout
             ),
@@ -342,7 +460,9 @@ def setup_controllers(
     """Create the informers, indexes, controllers and shared clients on ``manager``.
 
     ``settings`` default to those in ``options.args``. ``http``, ``now`` and the probe
-    functions can be replaced (tests); an ``http`` passed in is not closed at shutdown.
+    functions can be replaced (tests); an ``http`` passed in is not closed at shutdown
+    (give it an ``IdentityBroker`` with ``KubeServiceAccountTokens`` for ServiceAccount
+    identities).
     """
     settings = settings or ControllerSettings.from_args(options.args)
     schedule = Schedule(interval=settings.revalidate_interval)
@@ -356,11 +476,13 @@ def setup_controllers(
     secrets = manager.informer(SECRETS, field_selector=SECRET_FIELD_SELECTOR)
 
     own_http = http is None
+    broker = IdentityBroker(settings.identity, KubeServiceAccountTokens(client))
     config = getattr(manager.client, "config", None)
     probe_http = http or ProbeHTTP(
         max_per_host=settings.probe_concurrency_per_host,
         connect_timeout=settings.probe_connect_timeout,
         policy=settings.destination_policy(getattr(config, "server", None)),
+        identity=broker,
     )
     recorder = EventRecorder(client, EVENT_COMPONENT)
     prober = Prober(
@@ -369,6 +491,7 @@ def setup_controllers(
         max_timeout=settings.max_probe_timeout,
         probe_provider=probe_provider,
         probe_model=probe_model,
+        ambient=AmbientPolicy.of(settings.ambient_identity_namespaces),
     )
     probes = InFlightProbes(
         max_in_flight=settings.max_concurrent_probes,

@@ -10,15 +10,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flokoa_controller.api.modelprovider import (
     ANTHROPIC_DEFAULT_BASE_URL,
     GEMINI_DEFAULT_BASE_URL,
     ModelProviderSpec,
 )
 from flokoa_controller.controllers.secrets import Role, SecretKeyRef, ValidatedSecrets
+from flokoa_controller.providers.identity import role_session_name
 from flokoa_controller.providers.target import (
     AWSCredentials,
     BedrockSettings,
+    Identity,
     ProbeTarget,
     TLSSettings,
     VertexSettings,
@@ -94,12 +98,28 @@ def build_target(
     secrets: ValidatedSecrets,
     *,
     timeout_seconds: float | None = None,
+    identity: Identity | None = None,
+    namespace: str = "",
+    name: str = "",
 ) -> ProbeTarget:
     """The :class:`ProbeTarget` for ``spec`` with the values in ``secrets``.
 
     ``timeout_seconds`` overrides the provider block's ``timeoutSeconds`` (a Model's own
-    ``settings.timeoutSeconds``).
+    ``settings.timeoutSeconds``). ``identity`` is the cloud identity the credential comes
+    from (:func:`.identity.identity_of`); ``namespace``/``name`` the ModelProvider's.
     """
+    target = _build_target(spec, secrets, timeout_seconds, role_session_name(namespace, name))
+    if identity is None and not namespace and not name:
+        return target
+    return replace(target, identity=identity, namespace=namespace, name=name)
+
+
+def _build_target(
+    spec: ModelProviderSpec,
+    secrets: ValidatedSecrets,
+    timeout_seconds: float | None,
+    session_name: str,
+) -> ProbeTarget:
     tls_spec = spec.tls
     tls = TLSSettings(
         ca_pem=secrets.ca_pem,
@@ -168,7 +188,11 @@ def build_target(
             timeout=float(timeout_seconds or bedrock.timeout_seconds),
             tls=tls,
             bedrock=BedrockSettings(
-                region=bedrock.region, role_arn=bedrock.role_arn, static_credentials=static
+                region=bedrock.region,
+                role_arn=bedrock.role_arn,
+                static_credentials=static,
+                role_session_name=session_name,
+                external_id=bedrock.external_id,
             ),
         )
     raise ValueError("no provider block is set")  # unreachable for a validated spec

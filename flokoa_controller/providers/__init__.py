@@ -5,7 +5,7 @@
 6 MiB of memory) is only loaded once a Bedrock provider exists, and the Vertex AI client
 code once a Google provider does. `probe_provider`/`probe_model` here dispatch on
 `target.kind`. Every probe goes through one `ProbeHTTP` (TLS, proxies, default headers,
-timeouts, per-host bounds, credential cache) and returns a `ProbeResult`.
+timeouts, per-host bounds, identity broker) and returns a `ProbeResult`.
 """
 
 from __future__ import annotations

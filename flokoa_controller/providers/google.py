@@ -5,14 +5,13 @@ with `x-goog-api-key` (never `Bearer`, which Gemini rejects); the list is `model
 answers an unknown key with 400 `API_KEY_INVALID`, reported as `InvalidCredentials`.
 
 Vertex AI (`flavor == "vertex"`): an access token for scope `cloud-platform` from
-google-auth — the service-account key (`service_account_info`: an RS256 JWT grant at the
-key's `token_uri`) or, without a key, Application Default Credentials (GKE Workload Identity /
-the metadata server, honouring `GCE_METADATA_HOST`/`GCE_METADATA_IP`, or
-`GOOGLE_APPLICATION_CREDENTIALS`). google-auth is synchronous, so credential loading and token
-refresh run in a worker thread (its `requests` transport, proxies from the environment),
-bounded by the target's timeout. Credential objects are cached per target fingerprint in
-`http.credentials` and only refreshed when google-auth says the token is no longer valid; a
-401/403 from Vertex drops the cached credential.
+`http.identity` (`providers.identity`): the service-account key (`service_account_info`: an
+RS256 JWT grant, signed with google-auth's `crypt`, POSTed through `ProbeHTTP` to the key's
+`token_uri`, which must be Google's), the ModelProvider's ServiceAccount (Workload Identity
+Federation) or, in an allowed namespace, the operator's Application Default Credentials.
+Tokens are cached in memory; a provider probe always obtains a fresh one (so a revoked key or
+trust shows at the next re-validation), model checks reuse it until shortly before expiry.
+Nothing is sent when the identity policy refuses the target (`check_identity`).
 
 - Provider probe: `GET {base}/v1/projects/{project}/locations/{location}/models?pageSize=1`,
   the project's model-registry list. It is free and checks the token, the project, the region
@@ -31,28 +30,16 @@ bounded by the target's timeout. Credential objects are cached per target finger
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-import ssl
 import time
-from collections.abc import Mapping
 from typing import Any
 
-import google.auth
-import google.auth.credentials
-import google.auth.exceptions
-import google.auth.transport.requests
-import requests
-from google.oauth2 import service_account
-
-from flokoa_controller.providers.http import ProbeHTTP, TransportError
+from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.identity import CLOUD_PLATFORM_SCOPE as CLOUD_PLATFORM_SCOPE
+from flokoa_controller.providers.identity import IdentityError, check_identity
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
-from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
+from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
-
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-"""OAuth2 scope of the Vertex AI access token."""
 
 VERTEX_PROBE_MODEL = "gemini-2.0-flash-001"
 """Publisher model fetched by the provider probe when the location is `global`."""
@@ -62,8 +49,6 @@ GEMINI_INVALID_KEY_MARKERS: tuple[bytes, ...] = (b"API_KEY_INVALID", b"API key n
 
 ADC_DESCRIPTION = "application default credentials"
 """What messages call the keyless credential source."""
-
-_STATUS = re.compile(r"[Ss]tatus: (\d{3})")
 
 # google-auth logs every request and response at DEBUG (headers as they are, bodies with
 # only some fields hashed). Secrets never reach the logs, even when the operator runs at
@@ -177,200 +162,13 @@ def vertex_provider_url(target: ProbeTarget) -> str:
     )
 
 
-class _TimeoutRequest(google.auth.transport.requests.Request):
-    """google-auth's requests transport with a bounded timeout on every call."""
-
-    def __init__(self, session: requests.Session, timeout: float) -> None:
-        super().__init__(session=session)
-        self._timeout = timeout
-
-    def __call__(
-        self,
-        url: Any,
-        method: Any = "GET",
-        body: Any = None,
-        headers: Any = None,
-        timeout: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        bounded = min(float(timeout or self._timeout), self._timeout)
-        # google-auth's transport is untyped.
-        return super().__call__(  # type: ignore[no-untyped-call]
-            url, method, body=body, headers=headers, timeout=bounded, **kwargs
-        )
-
-
-def _credential_source(target: ProbeTarget) -> str:
-    assert target.vertex is not None
-    info = target.vertex.service_account_info
-    if info is None:
-        return ADC_DESCRIPTION
-    token_uri = info.get("token_uri")
-    # from the Secret: user info or query values in it must not reach status or events
-    return redact_url(token_uri) if isinstance(token_uri, str) else "service account key"
-
-
-def _load(info: Mapping[str, Any] | None) -> google.auth.credentials.Credentials:
-    if info is not None:
-        creds: google.auth.credentials.Credentials = (
-            service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-                dict(info), scopes=[CLOUD_PLATFORM_SCOPE]
-            )
-        )
-        return creds
-    loaded, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    adc: google.auth.credentials.Credentials = loaded
-    return adc
-
-
-def _refresh(creds: google.auth.credentials.Credentials, timeout: float) -> None:
-    with requests.Session() as session:
-        creds.refresh(_TimeoutRequest(session, timeout))  # type: ignore[no-untyped-call]
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _classify(exc: BaseException, source: str, secrets: tuple[str, ...]) -> CredentialError:
-    chain = _cause_chain(exc)
-    if any(isinstance(e, ssl.SSLError | requests.exceptions.SSLError) for e in chain):
-        return CredentialError(
-            Reason.TLS_VERIFICATION_FAILED, f"TLS failure talking to {source}", source
-        )
-    if any(isinstance(e, requests.exceptions.Timeout | TimeoutError) for e in chain):
-        return CredentialError(Reason.TIMEOUT, f"no answer from {source} in time", source)
-    if isinstance(exc, google.auth.exceptions.DefaultCredentialsError) and not isinstance(
-        exc, ValueError
-    ):
-        return CredentialError(
-            Reason.CREDENTIALS_UNAVAILABLE,
-            f"no Google credentials found ({ADC_DESCRIPTION}): {_text(exc)}",
-            source,
-        )
-    if any(isinstance(e, requests.exceptions.ConnectionError) for e in chain):
-        return CredentialError(Reason.UNREACHABLE, f"cannot reach {source}", source)
-    transport = [e for e in chain if isinstance(e, google.auth.exceptions.TransportError)]
-    if transport:
-        # The metadata server's answers surface as TransportError("... Status: 403 ...").
-        match = _STATUS.search(str(transport[0]))
-        if match is None:
-            return CredentialError(Reason.UNREACHABLE, f"cannot reach {source}", source)
-        status = int(match.group(1))
-        reason = Reason.PROVIDER_UNAVAILABLE if status >= 500 else Reason.INVALID_CREDENTIALS
-        return CredentialError(reason, f"{source} refused to issue a token (HTTP {status})", source)
-    if isinstance(exc, google.auth.exceptions.RefreshError):
-        if exc.retryable:
-            return CredentialError(
-                Reason.PROVIDER_UNAVAILABLE,
-                f"token endpoint {source} failing{_oauth_error(exc)}",
-                source,
-            )
-        return CredentialError(
-            Reason.INVALID_CREDENTIALS,
-            f"token request to {source} refused{_oauth_error(exc)}",
-            source,
-        )
-    if isinstance(exc, ValueError | KeyError | TypeError):
-        return CredentialError(
-            Reason.INVALID_CREDENTIALS,
-            f"the service-account key is malformed ({type(exc).__name__})",
-            source,
-        )
-    return CredentialError(
-        Reason.INVALID_CREDENTIALS,
-        f"cannot obtain a token from {source}: {type(exc).__name__}",
-        source,
-    )
-
-
-OAUTH_ERROR_CODES = frozenset(
-    {
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-        "access_denied",
-        "server_error",
-        "temporarily_unavailable",
-    }
-)
-"""The OAuth 2.0 error codes (RFC 6749 5.2 and 4.1.2.1) a refusal message may name: a token
-endpoint's body is never quoted, only its registered `error` code is recognised."""
-
-
-def _oauth_error(exc: BaseException) -> str:
-    """` (OAuth error invalid_grant)` when google-auth's error carries a registered code."""
-    for arg in exc.args[1:]:
-        if isinstance(arg, dict):
-            code = arg.get("error")
-            if isinstance(code, str) and code in OAUTH_ERROR_CODES:
-                return f" (OAuth error {code})"
-    return ""
-
-
-def _text(exc: BaseException) -> str:
-    first = exc.args[0] if exc.args else exc
-    text = " ".join(str(first).split())
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-async def _check_token_uri(info: Mapping[str, Any] | None, http: ProbeHTTP, source: str) -> None:
-    """The destination policy on a service-account key's `token_uri` (the Secret names it,
-    so it is the tenant's choice), before google-auth's own transport connects to it."""
-    token_uri = info.get("token_uri") if info is not None else None
-    if not isinstance(token_uri, str):
-        return
+async def access_token(target: ProbeTarget, http: ProbeHTTP, *, fresh: bool = False) -> str:
+    """A valid access token for `target` from `http.identity` (cached in memory; `fresh`
+    exchanges anew). Raises `CredentialError`."""
     try:
-        await http.check_destination(token_uri)
-    except TransportError as exc:
-        raise CredentialError(exc.reason, exc.message, source) from None
-
-
-def _cache_key(target: ProbeTarget) -> str:
-    return f"google:{target.fingerprint()}"
-
-
-async def access_token(target: ProbeTarget, http: ProbeHTTP) -> str:
-    """A valid access token for `target` (cached; refreshed only when google-auth says so).
-
-    Raises `CredentialError`.
-    """
-    assert target.vertex is not None
-    info = target.vertex.service_account_info
-    source = _credential_source(target)
-    secrets = target.secret_values()
-    budget = target.timeout
-
-    async def create() -> google.auth.credentials.Credentials:
-        try:
-            return await asyncio.wait_for(asyncio.to_thread(_load, info), budget)
-        except Exception as exc:
-            raise _classify(exc, source, secrets) from None
-
-    entry = await http.credentials.get(_cache_key(target), create)
-    async with entry.lock:
-        creds = entry.value
-        if not creds.valid:
-            await _check_token_uri(info, http, source)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(_refresh, creds, budget), budget)
-            except Exception as exc:
-                http.credentials.invalidate(_cache_key(target))
-                raise _classify(exc, source, secrets) from None
-        token = creds.token
-    if not isinstance(token, str) or not token:
-        raise CredentialError(
-            Reason.INVALID_CREDENTIALS, f"{source} returned no access token", source
-        )
-    return token
+        return await http.identity.google_token(target, http, fresh)
+    except IdentityError as exc:
+        raise CredentialError(exc.reason, exc.message, exc.url) from None
 
 
 async def vertex_call(
@@ -387,7 +185,16 @@ async def vertex_call(
     successful answer."""
     started = time.monotonic()
     try:
-        token = await access_token(target, http)
+        check_identity(target, url, http.identity.settings)
+        token = await access_token(target, http, fresh=check == "provider")
+    except IdentityError as exc:
+        return failure(
+            exc.reason,
+            f"{subject + ': ' if subject else ''}{exc.message}",
+            url="",
+            duration=time.monotonic() - started,
+            secrets=target.secret_values(),
+        ), None
     except CredentialError as exc:
         return failure(
             exc.reason,
@@ -408,8 +215,6 @@ async def vertex_call(
         started=started,
         extra_secrets=(token,),
     )
-    if result.http_status in (401, 403):
-        http.credentials.invalidate(_cache_key(target))
     return result, body
 
 

@@ -38,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -45,7 +46,6 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from flokoa_controller import __version__
-from flokoa_controller.providers.credentials import CredentialCache
 from flokoa_controller.providers.destinations import (
     VIA_PROXY,
     DestinationNotAllowed,
@@ -56,6 +56,9 @@ from flokoa_controller.providers.destinations import (
 )
 from flokoa_controller.providers.result import Reason
 from flokoa_controller.providers.target import ProbeTarget, TLSSettings
+
+if TYPE_CHECKING:
+    from flokoa_controller.providers.identity import IdentityBroker
 
 USER_AGENT = f"flokoa-controller/{__version__}"
 """`User-Agent` of probe requests (a `User-Agent` default header replaces it)."""
@@ -246,13 +249,17 @@ def _classify(exc: BaseException, url: URL, proxy: URL | None) -> TransportError
 
 class ProbeHTTP:
     """Shared state of every probe: the connection pool, TLS contexts, per-host bounds and
-    the credential cache. Create it inside the running event loop; `close()` it at the end.
+    the identity broker (credentials from cloud identities, in memory). Create it inside the
+    running event loop; `close()` it at the end.
 
     - `max_per_host`: requests in flight per destination host.
     - `connect_timeout`: bound on the connect (TCP + TLS + proxy CONNECT) phase.
     - `max_contexts`: `SSLContext`s kept (one per distinct TLS configuration).
     - `max_body`: bytes of a response body kept (the rest is not read).
-    - `credentials`: the `CredentialCache` Google and Bedrock probes use.
+    - `identity`: the `IdentityBroker` that obtains credentials from cloud identities and
+      service-account keys (token requests go through this client too, so the destination
+      policy applies to them); by default one with the operator environment's settings and
+      no ServiceAccount access.
     - `policy`: the administrator's `DestinationPolicy` (default: the built-in deny list,
       which refuses loopback — tests and `dev` pass one allowing `127.0.0.0/8`).
     - `resolver`: the aiohttp resolver names are looked up with (default aiohttp's); the
@@ -266,7 +273,7 @@ class ProbeHTTP:
         connect_timeout: float = 10.0,
         max_contexts: int = 64,
         max_body: int = 8 << 20,
-        credentials: CredentialCache | None = None,
+        identity: IdentityBroker | None = None,
         policy: DestinationPolicy | None = None,
         resolver: AbstractResolver | None = None,
     ) -> None:
@@ -275,7 +282,6 @@ class ProbeHTTP:
         self._resolver = resolver
         self.connect_timeout = connect_timeout
         self.max_body = max_body
-        self.credentials = credentials if credentials is not None else CredentialCache()
         self._max_contexts = max_contexts
         self._contexts: OrderedDict[TLSSettings, ssl.SSLContext] = OrderedDict()
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -284,6 +290,16 @@ class ProbeHTTP:
         self._policy_resolver: PolicyResolver | None = None
         self._own_resolver = False
         self._closed = False
+        self._identity = identity
+
+    @property
+    def identity(self) -> IdentityBroker:
+        """The identity broker (created on first use)."""
+        if self._identity is None:
+            from flokoa_controller.providers.identity import IdentityBroker
+
+            self._identity = IdentityBroker()
+        return self._identity
 
     async def __aenter__(self) -> ProbeHTTP:
         return self
@@ -308,7 +324,8 @@ class ProbeHTTP:
         elif self._own_resolver and self._resolver is not None:
             await self._resolver.close()
         self._contexts.clear()
-        self.credentials.clear()
+        if self._identity is not None:
+            self._identity.close()
 
     def context(self, tls: TLSSettings) -> ssl.SSLContext:
         """The cached `SSLContext` for `tls`."""

@@ -7,6 +7,9 @@
   `DeploymentNotVerified` (see `v1_deployment_not_verified`), not `ModelNotFound`.
 - `azure-classic`: `GET {resource}/openai/models?api-version=V` with the `api-key` header;
   the model check makes no request (see below).
+- Azure (classic and v1) with `spec.serviceAccountName`: an Entra ID token for scope
+  `https://cognitiveservices.azure.com/.default` (Entra Workload ID, `providers.identity`)
+  as `Authorization: Bearer` instead of the `api-key` header.
 
 For classic Azure, `{resource}` is the base URL up to its `/openai` path segment (so a
 `.../openai/deployments/{name}` base URL works) and `V` is `api_version`, else an
@@ -25,13 +28,15 @@ checked the key against the resource.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
+from flokoa_controller.providers.identity import IdentityError, check_identity
 from flokoa_controller.providers.models import with_resolved_id
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
-from flokoa_controller.providers.result import ProbeResult, Reason, redact_url
+from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
     DEFAULT_OPENAI_BASE_URL,
@@ -87,9 +92,39 @@ def models_url(target: ProbeTarget, model: str | None = None) -> str:
     return join_url(base, *segments, query=query)
 
 
+async def _authorized(
+    target: ProbeTarget, http: ProbeHTTP, url: str, check: Check, subject: str = ""
+) -> dict[str, str] | ProbeResult:
+    """The request headers; with a ServiceAccount identity (Azure OpenAI), an Entra ID token
+    as `Authorization: Bearer` — or the failure that kept it from being obtained."""
+    headers = _headers(target)
+    if target.identity is None:
+        return headers
+    started = time.monotonic()
+    try:
+        check_identity(target, url, http.identity.settings)
+        token = await http.identity.azure_token(target, http, check == "provider")
+    except IdentityError as exc:
+        return failure(
+            exc.reason,
+            f"{subject + ': ' if subject else ''}{exc.message}",
+            url="",
+            duration=time.monotonic() - started,
+        )
+    headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 async def probe_provider(target: ProbeTarget, http: ProbeHTTP) -> ProbeResult:
     """List models: reachability plus credential check, free of charge."""
-    return await probe_get(http, target, "provider", models_url(target), _headers(target))
+    url = models_url(target)
+    headers = await _authorized(target, http, url, "provider")
+    if isinstance(headers, ProbeResult):
+        return headers
+    token = headers.get("Authorization", "").removeprefix("Bearer ")
+    return await probe_get(
+        http, target, "provider", url, headers, extra_secrets=(token,) if token else ()
+    )
 
 
 def azure_deployment(base_url: str) -> str | None:
@@ -134,13 +169,20 @@ async def probe_model(target: ProbeTarget, model: str, http: ProbeHTTP) -> Probe
     """
     if target.flavor == "azure-classic":
         return classic_deployment_not_verified(target, model)
+    url = models_url(target, model)
+    subject = f'model "{model}"'
+    headers = await _authorized(target, http, url, "model", subject)
+    if isinstance(headers, ProbeResult):
+        return headers
+    token = headers.get("Authorization", "").removeprefix("Bearer ")
     result, body = await probe_json(
         http,
         target,
         "model",
-        models_url(target, model),
-        _headers(target),
-        subject=f'model "{model}"',
+        url,
+        headers,
+        subject=subject,
+        extra_secrets=(token,) if token else (),
     )
     if target.flavor == "azure-v1" and result.reason == Reason.MODEL_NOT_FOUND.value:
         return v1_deployment_not_verified(result, model)

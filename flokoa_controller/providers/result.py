@@ -26,6 +26,15 @@ Outcome → reason (`ok` says whether the provider is usable):
 
 (`...`: also `ModelAgreementNotAccepted`, `ModelNotOfferedInRegion`.)
 
+Identity failures (no request reaches the provider's API; `IDENTITY_REASONS`, none
+retryable but `TokenRequestFailed`): `AmbientIdentityNotAllowed` (the operator's own identity
+in a namespace not allowed to use it), `ServiceAccountNotFound`,
+`ServiceAccountAnnotationMissing`, `TokenRequestForbidden` (RBAC refused the ServiceAccount
+read or TokenRequest), `TokenRequestFailed`, `TokenExchangeFailed` (the cloud refused; its
+error code quoted, never the body), `TokenEndpointNotAllowed` (a token endpoint that is not
+the cloud's own), `IdentityEndpointNotAllowed` (an identity-derived credential aimed at a
+host not the provider's), `WorkloadIdentityNotConfigured` (an administrator flag is unset).
+
 Credential acquisition failures (malformed service-account key, refused JWT grant, STS
 denial) are `InvalidCredentials`; a token endpoint answering 5xx is `ProviderUnavailable`.
 
@@ -74,6 +83,15 @@ class Reason(StrEnum):
     UNEXPECTED_RESPONSE = "UnexpectedResponse"
     PROBE_ERROR = "ProbeError"
     DEPLOYMENT_NOT_VERIFIED = "DeploymentNotVerified"
+    AMBIENT_IDENTITY_NOT_ALLOWED = "AmbientIdentityNotAllowed"
+    SERVICE_ACCOUNT_NOT_FOUND = "ServiceAccountNotFound"
+    SERVICE_ACCOUNT_ANNOTATION_MISSING = "ServiceAccountAnnotationMissing"
+    TOKEN_REQUEST_FORBIDDEN = "TokenRequestForbidden"
+    TOKEN_REQUEST_FAILED = "TokenRequestFailed"
+    TOKEN_EXCHANGE_FAILED = "TokenExchangeFailed"
+    TOKEN_ENDPOINT_NOT_ALLOWED = "TokenEndpointNotAllowed"
+    IDENTITY_ENDPOINT_NOT_ALLOWED = "IdentityEndpointNotAllowed"
+    WORKLOAD_IDENTITY_NOT_CONFIGURED = "WorkloadIdentityNotConfigured"
     MODEL_ACCESS_NOT_GRANTED = "ModelAccessNotGranted"
     MODEL_AGREEMENT_NOT_ACCEPTED = "ModelAgreementNotAccepted"
     MODEL_NOT_OFFERED_IN_REGION = "ModelNotOfferedInRegion"
@@ -88,9 +106,26 @@ RETRYABLE_REASONS = frozenset(
         Reason.TIMEOUT,
         Reason.UNREACHABLE,
         Reason.PROBE_ERROR,
+        Reason.TOKEN_REQUEST_FAILED,
     }
 )
 """Reasons a later retry (with backoff) may change."""
+
+IDENTITY_REASONS = frozenset(
+    {
+        Reason.AMBIENT_IDENTITY_NOT_ALLOWED,
+        Reason.SERVICE_ACCOUNT_NOT_FOUND,
+        Reason.SERVICE_ACCOUNT_ANNOTATION_MISSING,
+        Reason.TOKEN_REQUEST_FORBIDDEN,
+        Reason.TOKEN_REQUEST_FAILED,
+        Reason.TOKEN_EXCHANGE_FAILED,
+        Reason.TOKEN_ENDPOINT_NOT_ALLOWED,
+        Reason.IDENTITY_ENDPOINT_NOT_ALLOWED,
+        Reason.WORKLOAD_IDENTITY_NOT_CONFIGURED,
+    }
+)
+"""Reasons of a credential that could not be obtained from a cloud identity (no request
+reached the provider's API)."""
 
 NETWORK_REASONS = frozenset(
     {

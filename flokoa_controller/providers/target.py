@@ -16,6 +16,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from flokoa_controller.api.modelprovider import AZURE_OPENAI_HOST_SUFFIXES
+
 Kind = Literal["openai", "anthropic", "google", "bedrock"]
 """The provider block used in the ModelProvider spec."""
 
@@ -43,12 +45,9 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 """Probe timeout when the spec's `timeoutSeconds` is unset."""
 
-AZURE_HOST_SUFFIXES: tuple[str, ...] = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
-"""Host suffixes that make an `openai` provider an Azure OpenAI one."""
+AZURE_HOST_SUFFIXES: tuple[str, ...] = AZURE_OPENAI_HOST_SUFFIXES
+"""Host suffixes that make an `openai` provider an Azure OpenAI one (declared with the API
+types, whose `serviceAccountName` rule needs them too)."""
 
 
 def _digest(data: bytes, length: int = 64) -> str:
@@ -131,7 +130,9 @@ class BedrockSettings:
     - `role_arn`: assume this role (STS AssumeRole) on top of the source credentials.
     - `static_credentials`: keys from a Secret; None means botocore's default chain
       (environment, IRSA web identity, EKS Pod Identity, shared config, IMDS).
-    - `role_session_name`: the session name used for AssumeRole.
+    - `role_session_name`: the session name used for AssumeRole (the reconciler names it
+      after the ModelProvider; see `providers.identity.role_session_name`).
+    - `external_id`: `ExternalId` of the AssumeRole into `role_arn`.
 
     The endpoint override (`bedrock.endpointURL`) is `ProbeTarget.base_url`; a Bedrock API key
     (sent as `Authorization: Bearer`) is `ProbeTarget.api_key` and replaces SigV4.
@@ -141,6 +142,31 @@ class BedrockSettings:
     role_arn: str | None = None
     static_credentials: AWSCredentials | None = None
     role_session_name: str = "flokoa-controller-probe"
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceAccountIdentity:
+    """`spec.serviceAccountName`: the workload identity of a ServiceAccount in the
+    ModelProvider's own namespace (`ProbeTarget.namespace`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class AmbientIdentity:
+    """The operator's own cloud identity (botocore's default chain, Google ADC).
+
+    `allowed`: the administrator allows the ModelProvider's namespace to use it
+    (`--ambient-identity-namespaces`); when False no request is made.
+    """
+
+    allowed: bool = False
+
+
+Identity = ServiceAccountIdentity | AmbientIdentity
+"""A cloud identity the operator obtains credentials for. A `ProbeTarget` without one
+authenticates with what the tenant's own Secrets hold (or nothing)."""
 
 
 def _host(url: str | None) -> str:
@@ -221,6 +247,9 @@ class ProbeTarget:
       name clash).
     - `timeout`: seconds for one probe request (the connect phase is bounded separately).
     - `tls`, `vertex`, `bedrock`: see their classes.
+    - `identity`: the cloud identity the credential comes from (None: the Secrets'
+      values, if any); see `ServiceAccountIdentity`, `AmbientIdentity`.
+    - `namespace`, `name`: the ModelProvider's (session names, ServiceAccount lookups).
     """
 
     kind: Kind
@@ -236,6 +265,9 @@ class ProbeTarget:
     tls: TLSSettings = field(default_factory=TLSSettings)
     vertex: VertexSettings | None = None
     bedrock: BedrockSettings | None = None
+    identity: Identity | None = None
+    namespace: str = ""
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -277,6 +309,10 @@ class ProbeTarget:
             parts.append(f"vertex={self.vertex!r}")
         if self.bedrock is not None:
             parts.append(f"bedrock={self.bedrock!r}")
+        if self.identity is not None:
+            parts.append(f"identity={self.identity!r}")
+        if self.namespace or self.name:
+            parts.append(f"owner={self.namespace}/{self.name}")
         return f"ProbeTarget({', '.join(parts)})"
 
     __str__ = __repr__
@@ -314,6 +350,8 @@ class ProbeTarget:
             "anthropic_version": self.anthropic_version,
             "default_headers": sorted(self.default_headers.items()),
             "timeout": self.timeout,
+            "identity": repr(self.identity),
+            "owner": [self.namespace, self.name],
             "tls": [
                 _digest(self.tls.ca_pem) if self.tls.ca_pem else None,
                 self.tls.use_system_cas,
@@ -333,6 +371,7 @@ class ProbeTarget:
                 self.bedrock.region,
                 self.bedrock.role_arn,
                 self.bedrock.role_session_name,
+                self.bedrock.external_id,
                 _digest(
                     "\0".join(
                         [creds.access_key_id, creds.secret_access_key, creds.session_token or ""]

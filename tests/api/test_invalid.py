@@ -77,7 +77,8 @@ CASES = [
         "openai-without-key",
         "ModelProvider",
         mp(openai={}),
-        "spec.apiKeySecretRef: apiKeySecretRef is required with openai",
+        "spec.apiKeySecretRef: apiKeySecretRef is required with openai (or serviceAccountName "
+        "for Azure OpenAI)",
     ),
     Case(
         "anthropic-without-key",
@@ -126,6 +127,63 @@ CASES = [
         ),
         "spec.apiKeySecretRef: bedrock.roleARN needs SigV4 credentials: it cannot be used "
         "with apiKeySecretRef",
+    ),
+    # --- serviceAccountName: one credential per cloud, clouds with workload identity only ---
+    Case(
+        "service-account-and-bedrock-static-keys",
+        "ModelProvider",
+        mp(
+            serviceAccountName="agent", bedrock={"region": "us-east-1", "credentialsSecretRef": KEY}
+        ),
+        "spec.serviceAccountName: serviceAccountName and bedrock.credentialsSecretRef are "
+        "mutually exclusive: pick one credential",
+    ),
+    Case(
+        "service-account-and-bedrock-api-key",
+        "ModelProvider",
+        mp(serviceAccountName="agent", apiKeySecretRef=KEY, bedrock={"region": "us-east-1"}),
+        "spec.serviceAccountName: serviceAccountName and apiKeySecretRef are mutually "
+        "exclusive: pick one credential",
+    ),
+    Case(
+        "service-account-and-vertex-key",
+        "ModelProvider",
+        mp(
+            serviceAccountName="agent",
+            google={"vertex": {**VERTEX, "serviceAccountKeySecretRef": KEY}},
+        ),
+        "spec.serviceAccountName: serviceAccountName and "
+        "google.vertex.serviceAccountKeySecretRef are mutually exclusive: pick one credential",
+    ),
+    Case(
+        "service-account-and-azure-key",
+        "ModelProvider",
+        mp(
+            serviceAccountName="agent",
+            apiKeySecretRef=KEY,
+            openai={"baseURL": "https://r.openai.azure.com/openai/v1"},
+        ),
+        "spec.serviceAccountName: serviceAccountName and apiKeySecretRef are mutually "
+        "exclusive: pick one credential",
+    ),
+    Case(
+        "service-account-with-openai",
+        "ModelProvider",
+        mp(serviceAccountName="agent", openai={}),
+        "spec.serviceAccountName: serviceAccountName is a cloud workload identity: it works "
+        "with bedrock, google.vertex and Azure OpenAI (an Azure baseURL or apiVersion) only",
+    ),
+    Case(
+        "service-account-with-a-lookalike-azure-host",
+        "ModelProvider",
+        mp(serviceAccountName="agent", openai={"baseURL": "https://openai.azure.com.evil.io/v1"}),
+        "spec.serviceAccountName: serviceAccountName is a cloud workload identity",
+    ),
+    Case(
+        "external-id-without-role",
+        "ModelProvider",
+        mp(bedrock={"region": "us-east-1", "externalID": "tenant-42"}, serviceAccountName="a"),
+        "spec.bedrock.externalID: externalID is sent with roleARN's AssumeRole: it needs roleARN",
     ),
     Case(
         "ftp-base-url",

@@ -164,6 +164,8 @@ def test_rbac_is_least_privilege(built: dict[str, Any], variant: str) -> None:
         ("agent.flokoa.ai", "modelproviders/status"): {"patch"},
         ("agent.flokoa.ai", "models/status"): {"patch"},
         ("", "secrets"): {"get", "list", "watch"},
+        ("", "serviceaccounts"): {"get"},
+        ("", "serviceaccounts/token"): {"create"},
         ("", "events"): {"create", "patch"},
         ("coordination.k8s.io", "leases"): {"create", "get", "update"},
     }

@@ -95,3 +95,43 @@ def test_openai_api_version_rule(base_url: str, cel: Cel) -> None:
 def test_go_regex_reads_patterns_like_re2(pattern: str, text: str, cel: Cel) -> None:
     python = rules.go_regex(pattern).search(text) is not None
     assert python == cel(f"self.matches({rules.cel_string(pattern)})", text)
+
+
+def test_service_account_name_is_accepted_for_workload_identity_clouds(
+    crd_validators: dict[str, Any],
+) -> None:
+    """Bedrock, Vertex AI and Azure OpenAI (v1 or classic) take serviceAccountName alone."""
+    from flokoa_controller.api import parse_object
+
+    specs = [
+        {"serviceAccountName": "agent", "bedrock": {"region": "us-east-1"}},
+        {
+            "serviceAccountName": "agent",
+            "bedrock": {
+                "region": "us-east-1",
+                "roleARN": "arn:aws:iam::123456789012:role/r",
+                "externalID": "tenant-42",
+            },
+        },
+        {
+            "serviceAccountName": "agent",
+            "google": {"vertex": {"projectID": "my-project", "location": "us-central1"}},
+        },
+        {
+            "serviceAccountName": "agent",
+            "openai": {"baseURL": "https://r.openai.azure.com/openai/v1"},
+        },
+        {
+            "serviceAccountName": "agent",
+            "openai": {"baseURL": "https://gw.example.com/openai", "apiVersion": "2024-10-21"},
+        },
+    ]
+    for spec in specs:
+        obj = {
+            "apiVersion": "agent.flokoa.ai/v1alpha1",
+            "kind": "ModelProvider",
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": spec,
+        }
+        assert crd_validators["ModelProvider"].errors(obj) == [], spec
+        assert parse_object(obj).spec.service_account_name == "agent"  # type: ignore[union-attr]

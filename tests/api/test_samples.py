@@ -63,12 +63,13 @@ def test_samples_cover_every_provider_variant() -> None:
         "vertex workload identity": lambda s: (
             s.provider == "google"
             and s.google.vertex is not None
-            and s.google.vertex.service_account_key_secret_ref is None
+            and s.service_account_name is not None
         ),
-        "bedrock IRSA": lambda s: (
-            s.provider == "bedrock"
-            and s.bedrock.credentials_secret_ref is None
-            and s.api_key_secret_ref is None
+        "bedrock IRSA": lambda s: s.provider == "bedrock" and s.service_account_name is not None,
+        "azure workload identity": lambda s: (
+            s.provider == "openai"
+            and is_azure(s.openai.base_url, s.openai.api_version)
+            and s.service_account_name is not None
         ),
         "bedrock static keys": lambda s: (
             s.provider == "bedrock" and s.bedrock.credentials_secret_ref is not None

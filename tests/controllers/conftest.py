@@ -34,11 +34,13 @@ from flokoa_controller.controllers.setup import (
 from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
+from flokoa_controller.envtest.fakes.google_sts import provider_name
 from flokoa_controller.envtest.testing import Cluster, b64, closed_port, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists, NotFound
 from flokoa_controller.kube.resources import EVENTS, NAMESPACES, SECRETS
+from flokoa_controller.providers.identity import IdentitySettings
 from flokoa_controller.runtime.manager import Manager
 from flokoa_controller.runtime.options import ManagerOptions
 
@@ -362,6 +364,8 @@ async def _start(
             graceful_shutdown_timeout=5.0,
         )
         manager = Manager(operator_client, options)
+        if settings.identity == IdentitySettings():  # what an administrator would allow
+            settings = dataclasses.replace(settings, identity=fake_identity_settings(fakes))
         setup_args = {"settings": settings, **setup}
         controllers = setup_controllers(manager, options, **setup_args)
         harness = Harness(
@@ -408,6 +412,22 @@ async def _delete_namespace(client: KubeClient, namespace: str) -> None:
                     await client.delete(rt, item["metadata"]["name"], namespace)
     with contextlib.suppress(NotFound):
         await client.delete(NAMESPACES, namespace)
+
+
+def fake_identity_settings(fakes: FakeProviders, **kw: Any) -> IdentitySettings:
+    """Identity settings for the fakes: their token endpoint allowed, their loopback hosts
+    allowed to receive identity-derived credentials (as an administrator would by flag)."""
+    kw.setdefault("google_token_uris", (fakes.google_oauth.token_uri,))
+    kw.setdefault("allowed_hosts", ("127.0.0.1", "localhost"))
+    kw.setdefault("google_sts_url", fakes.google_sts.token_url)
+    kw.setdefault("google_iam_credentials_url", fakes.iam_credentials.url)
+    kw.setdefault("google_workload_identity_audience", GOOGLE_POOL_PROVIDER)
+    kw.setdefault("azure_authority_host", fakes.entra.url)
+    return IdentitySettings(**kw)
+
+
+GOOGLE_POOL_PROVIDER = provider_name("123456789012", "flokoa-pool", "envtest")
+"""The workload identity pool provider the harness's administrator configured."""
 
 
 MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]

@@ -25,6 +25,7 @@ EXPECTED = {
     "gemini": ("google", "true", "ProbeSucceeded"),
     "vertex": ("google", "true", "ProbeSucceeded"),
     "bedrock": ("bedrock", "true", "ProbeSucceeded"),
+    "bedrock-keyless": ("bedrock", "true", "ProbeSucceeded"),
     "internal-llm": ("openai", "true", "ProbeSucceeded"),
     "openai-revoked": ("openai", "false", "InvalidCredentials"),
     "openai-missing-secret": ("openai", "false", "SecretNotFound"),

@@ -12,6 +12,7 @@ import pytest
 from google.auth.compute_engine import _metadata
 from prometheus_client import REGISTRY
 
+from flokoa_controller.controllers.identity import AmbientPolicy
 from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint
 
 if TYPE_CHECKING:
@@ -210,9 +211,11 @@ async def test_every_kind_becomes_ready_with_headers_status_and_model(harness: H
 async def test_ambient_identities_need_no_secret(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    """Vertex through the metadata server (Workload Identity); Bedrock through IRSA."""
+    """Vertex through the metadata server (Workload Identity); Bedrock through IRSA: the
+    operator's own identity, in a namespace the administrator allows."""
     h = harness
     f = h.fakes
+    h.controllers.provider_reconciler.prober.ambient = AmbientPolicy.of([h.namespace])
     monkeypatch.setenv("GCE_METADATA_HOST", f.metadata.address)
     monkeypatch.setenv("GCE_METADATA_IP", f.metadata.address)
     monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", f.metadata.address)

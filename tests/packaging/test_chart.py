@@ -24,6 +24,8 @@ from flokoa_controller.api import crdgen
 from flokoa_controller.envtest.testing import kustomize_build
 from flokoa_controller.runtime.options import DEFAULT_LEADER_ELECTION_ID
 
+from .conftest import load_hack
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "flokoa-controller"
 CONFIG = REPO / "config"
@@ -181,15 +183,15 @@ def test_chart_crds_are_the_generated_ones() -> None:
 
 
 def test_chart_files_are_copies_of_their_sources() -> None:
-    """files/ carries the rules and the dashboard of config/ unchanged (`make manifests`)."""
-    copies = {
-        CONFIG / "prometheus" / "rules.yaml": CHART / "files" / "rules.yaml",
-        CONFIG / "grafana" / "flokoa-controller.json": CHART / "files" / "dashboard.json",
-    }
-    for source, copy in copies.items():
-        assert copy.read_bytes() == source.read_bytes(), f"{copy} is stale: run `make manifests`"
+    """files/ carries the alert rules and the dashboard of config/ unchanged and the rules of
+    config/rbac/role.yaml (`make manifests`), nothing else."""
+    chart_files = load_hack("chart_files")
+    for source, (copy, _) in chart_files.COPIES.items():
+        assert copy.read_bytes() == chart_files.expected(source), (
+            f"{copy} is stale: run `make manifests`"
+        )
     assert sorted(p.name for p in (CHART / "files").iterdir()) == sorted(
-        c.name for c in copies.values()
+        copy.name for copy, _ in chart_files.COPIES.values()
     )
 
 
@@ -286,6 +288,21 @@ FULL_SET = (
     "--set=controller.maxConcurrentReconciles=8",
     "--set=controller.probeConcurrencyPerHost=2",
     "--set=controller.probeConnectTimeout=5s",
+    "--set=controller.maxProbeTimeout=20s",
+    "--set=controller.maxConcurrentProbes=32",
+    "--set=controller.maxConcurrentProbesPerNamespace=4",
+    "--set=controller.denyDestinations={203.0.113.0/24,*.corp.example}",
+    "--set=controller.allowDestinations={10.20.0.0/16}",
+    "--set=controller.ambientIdentityNamespaces={platform,ops}",
+    "--set=controller.googleWorkloadIdentityAudience=//iam.googleapis.com/projects/1/"
+    "locations/global/workloadIdentityPools/p/providers/k",
+    "--set=controller.googleTokenAudience=PROJECT.svc.id.goog",
+    "--set=controller.googleStsEndpoint=https://sts.private.example/v1/token",
+    "--set=controller.googleIamCredentialsEndpoint=https://iam.private.example",
+    "--set=controller.googleTokenUris={https://oauth2.private.example/token}",
+    "--set=controller.azureAuthorityHost=https://login.microsoftonline.us",
+    "--set=controller.azureTenantId=contoso.onmicrosoft.com",
+    "--set=controller.identityAllowedHosts={gateway.internal,*.llm.corp}",
     "--set=controller.gracefulShutdownTimeout=20s",
     "--set=controller.cacheSyncTimeout=5m",
     "--set=controller.watchInactivityTimeout=0",

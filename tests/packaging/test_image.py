@@ -227,6 +227,7 @@ async def run_container(built: Built, kubeconfig: Path) -> AsyncIterator[Contain
         "--metrics-bind-address=127.0.0.1:0",
         "--health-probe-bind-address=127.0.0.1:0",
         "--log-format=json",
+        "--allow-destinations=127.0.0.0/8",  # the fake provider listens on the host's loopback
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -26,6 +26,7 @@ from flokoa_controller.providers import (
     VertexSettings,
 )
 from flokoa_controller.providers.destinations import DestinationPolicy
+from flokoa_controller.providers.identity import IdentityBroker, IdentitySettings
 
 LOOPBACK_ALLOWED = DestinationPolicy.build(allow=DEV_ALLOWED_DESTINATIONS)
 """The default destination policy with loopback allowed, as for `flokoa-controller dev`."""
@@ -56,10 +57,25 @@ async def tls_fakes(ca: trustme.CA) -> AsyncIterator[FakeProviders]:
         yield started
 
 
+def identity_settings(*fakes: FakeProviders, **kw: Any) -> IdentitySettings:
+    """Identity settings an administrator would give for the fakes: their token endpoint
+    allowed, their loopback hosts allowed to receive identity-derived credentials."""
+    uris = tuple(f.google_oauth.token_uri for f in fakes)
+    kw.setdefault("allowed_hosts", ("127.0.0.1", "localhost"))
+    return IdentitySettings(google_token_uris=uris, **kw)
+
+
 @pytest.fixture
-async def http() -> AsyncIterator[ProbeHTTP]:
-    """The probes' HTTP client (loopback allowed: the fakes listen on 127.0.0.1)."""
-    async with ProbeHTTP(policy=LOOPBACK_ALLOWED) as client:
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[ProbeHTTP]:
+    """The probes' HTTP client: loopback allowed (the fakes listen on 127.0.0.1), identity
+    settings allowing the test's fakes."""
+    started = [
+        request.getfixturevalue(name)
+        for name in ("fakes", "tls_fakes")
+        if name in request.fixturenames
+    ]
+    broker = IdentityBroker(identity_settings(*started))
+    async with ProbeHTTP(policy=LOOPBACK_ALLOWED, identity=broker) as client:
         yield client
 
 

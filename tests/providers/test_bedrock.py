@@ -15,6 +15,7 @@ from flokoa_controller.providers import (
     probe_model,
     probe_provider,
 )
+from flokoa_controller.providers.target import AmbientIdentity
 
 
 def bedrock_target(
@@ -25,6 +26,8 @@ def bedrock_target(
     region: str = "us-east-1",
     **kw: object,
 ) -> ProbeTarget:
+    if creds is None and "api_key" not in kw:
+        kw.setdefault("identity", AmbientIdentity(allowed=True))  # the operator's own chain
     return ProbeTarget(
         kind="bedrock",
         base_url=fakes.bedrock.url if fakes is not None else None,
@@ -104,7 +107,7 @@ async def test_web_identity_refused(
     fakes.sts.web_identity_tokens.clear()
     result = await probe_provider(bedrock_target(fakes), http)
     assert (result.ok, result.reason) == (False, "InvalidCredentials")
-    assert "InvalidIdentityToken" in result.message
+    assert "InvalidIdentityToken" in result.message  # the code, not the message
     assert fakes.bedrock.requests == []
     assert web_identity.token not in result.message
 
@@ -128,8 +131,10 @@ async def test_assume_role_chained_on_web_identity(
     fakes.sts.roles.add(target_role)
     target = bedrock_target(fakes, role_arn=target_role)
     assert (await probe_provider(target, http)).ok
-    assert (await probe_provider(target, http)).ok
+    assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
     assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 1, "AssumeRole": 1}
+    assert (await probe_provider(target, http)).ok  # a re-validation exchanges afresh
+    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 2, "AssumeRole": 2}
     assert fakes.bedrock.principals[-1].startswith(
         "arn:aws:sts::123456789012:assumed-role/bedrock-reader/flokoa-controller-probe"
     )
@@ -143,10 +148,9 @@ async def test_assume_role_from_static_keys_denied(
     result = await probe_provider(
         bedrock_target(fakes, creds=creds, role_arn="arn:aws:iam::1:role/not-allowed"), http
     )
-    assert (result.ok, result.reason) == (False, "InvalidCredentials")
-    assert "AssumeRole (AccessDenied)" in result.message
-    # STS's body is never quoted (it names the caller's ARN): only the error code
-    assert "not authorized to perform" not in result.message
+    assert (result.ok, result.reason) == (False, "TokenExchangeFailed")
+    assert "AccessDenied" in result.message  # STS's error code, never its message
+    assert "not authorized" not in result.message
     tools.assert_no_secrets(result, creds.secret_access_key)
     assert (
         await probe_provider(bedrock_target(fakes, creds=creds, role_arn=DEFAULT_ROLE_ARN), http)
@@ -160,9 +164,9 @@ async def test_revoked_temporary_keys_are_replaced(
     assert (await probe_provider(target, http)).ok
     for key in list(fakes.aws_credentials.keys):
         fakes.aws_credentials.revoke(key)
-    rejected = await probe_provider(target, http)
+    rejected = await probe_model(target, "amazon.titan-text-express-v1", http)
     assert (rejected.reason, rejected.http_status) == ("InvalidCredentials", 403)
-    assert (await probe_provider(target, http)).ok
+    assert (await probe_provider(target, http)).ok  # a provider probe exchanges afresh
     assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 2}
 
 
@@ -207,13 +211,18 @@ def test_default_endpoint() -> None:
 async def test_expiring_credentials_are_refreshed(
     fakes: FakeProviders, http: ProbeHTTP, web_identity: SimpleNamespace
 ) -> None:
-    """botocore refreshes temporary keys that expire within its mandatory window."""
+    """Temporary keys that expire within the refresh margin are not reused (each request
+    of a model check exchanges anew); keys with an hour left are."""
     fakes.sts.lifetime = 300
     target = bedrock_target(fakes)
     for _ in range(3):
-        assert (await probe_provider(target, http)).ok
-    assert fakes.sts.calls == {"AssumeRoleWithWebIdentity": 3}
-    assert http.credentials.created == 1
+        assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
+    short = fakes.sts.calls["AssumeRoleWithWebIdentity"]
+    assert short >= 3
+    fakes.sts.lifetime = 3600
+    for _ in range(3):
+        assert (await probe_model(target, "amazon.titan-text-express-v1", http)).ok
+    assert fakes.sts.calls["AssumeRoleWithWebIdentity"] == short + 1
 
 
 # -- the model check: inference profiles, access, lifecycle (issue 14) ----------------------

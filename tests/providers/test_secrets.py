@@ -17,6 +17,7 @@ from flokoa_controller.providers import (
     probe_model,
     probe_provider,
 )
+from flokoa_controller.providers.target import AmbientIdentity
 
 AUTH_HEADERS = ("Authorization", "api-key", "x-api-key", "x-goog-api-key", "X-Amz-Security-Token")
 
@@ -94,7 +95,10 @@ async def test_credential_failures_keep_secrets(
     """STS and token-endpoint failures, botocore and google-auth at DEBUG: nothing leaks."""
     caplog.set_level(logging.DEBUG)
     irsa = ProbeTarget(
-        kind="bedrock", base_url=fakes.bedrock.url, bedrock=BedrockSettings("us-east-1")
+        kind="bedrock",
+        base_url=fakes.bedrock.url,
+        bedrock=BedrockSettings("us-east-1"),
+        identity=AmbientIdentity(allowed=True),
     )
     results = await run_all(irsa, http, "amazon.titan-text-express-v1")
     assert all(r.ok for r in results)
@@ -104,6 +108,7 @@ async def test_credential_failures_keep_secrets(
         kind="bedrock",
         base_url=fakes.bedrock.url,
         bedrock=BedrockSettings("us-east-1", role_arn="arn:aws:iam::1:role/x"),
+        identity=AmbientIdentity(allowed=True),
     )
     results += await run_all(chained, http, "amazon.titan-text-express-v1")
     static = tools.cases["bedrock"].build(fakes, valid=False)

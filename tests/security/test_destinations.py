@@ -298,7 +298,8 @@ async def test_proxy_itself_is_not_judged_by_the_policy(
 
 async def test_service_account_token_uri_is_judged_by_the_policy() -> None:
     """The `token_uri` of a service-account key comes from a Secret: a metadata address
-    there is refused before google-auth connects."""
+    there is refused before anything connects — it is not Google's token endpoint
+    (`TokenEndpointNotAllowed`, issue 11), and the message does not repeat it."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -324,8 +325,8 @@ async def test_service_account_token_uri_is_judged_by_the_policy() -> None:
     provider = ProbeTarget(kind="google", flavor="vertex", vertex=vertex, timeout=5)
     async with ProbeHTTP() as http:
         result = await probe_provider(provider, http)
-    assert result.reason == DENIED, result
-    assert "169.254.169.254" in result.message
+    assert result.reason == "TokenEndpointNotAllowed", result
+    assert "169.254.169.254" not in result.message
 
 
 async def test_trusted_endpoint_exempts_only_that_endpoint(fake: FakeOpenAI) -> None:

@@ -34,18 +34,7 @@ app.kubernetes.io/component: controller
 
 {{/* The rules of the operator's ClusterRole or Role (config/rbac/role.yaml). */}}
 {{- define "flokoa-controller.rules" -}}
-- apiGroups: ["agent.flokoa.ai"]
-  resources: ["modelproviders", "models"]
-  verbs: ["list", "watch"]
-- apiGroups: ["agent.flokoa.ai"]
-  resources: ["modelproviders/status", "models/status"]
-  verbs: ["patch"]
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+{{ .Files.Get "files/rbac-rules.yaml" }}
 {{- end -}}
 
 {{/* Leader election: create any Lease (it does not exist yet), read and renew only ours. */}}
@@ -87,6 +76,15 @@ app.kubernetes.io/component: controller
   (list "max-concurrent-reconciles" $c.maxConcurrentReconciles)
   (list "probe-concurrency-per-host" $c.probeConcurrencyPerHost)
   (list "probe-connect-timeout" $c.probeConnectTimeout)
+  (list "max-probe-timeout" $c.maxProbeTimeout)
+  (list "max-concurrent-probes" $c.maxConcurrentProbes)
+  (list "max-concurrent-probes-per-namespace" $c.maxConcurrentProbesPerNamespace)
+  (list "google-workload-identity-audience" $c.googleWorkloadIdentityAudience)
+  (list "google-token-audience" $c.googleTokenAudience)
+  (list "google-sts-endpoint" $c.googleStsEndpoint)
+  (list "google-iam-credentials-endpoint" $c.googleIamCredentialsEndpoint)
+  (list "azure-authority-host" $c.azureAuthorityHost)
+  (list "azure-tenant-id" $c.azureTenantId)
   (list "graceful-shutdown-timeout" $c.gracefulShutdownTimeout)
   (list "cache-sync-timeout" $c.cacheSyncTimeout)
   (list "watch-inactivity-timeout" $c.watchInactivityTimeout)
@@ -98,6 +96,11 @@ app.kubernetes.io/component: controller
 {{- $value := index . 1 }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 - {{ printf "--%s=%v" (index . 0) $value | quote }}
+{{- end }}
+{{- end }}
+{{- range $flag, $values := dict "deny-destinations" $c.denyDestinations "allow-destinations" $c.allowDestinations "ambient-identity-namespaces" $c.ambientIdentityNamespaces "google-token-uris" $c.googleTokenUris "identity-allowed-hosts" $c.identityAllowedHosts }}
+{{- if $values }}
+- {{ printf "--%s=%s" $flag (join "," $values) | quote }}
 {{- end }}
 {{- end }}
 {{- if eq (toString $c.streamingList) "true" }}
