@@ -335,6 +335,7 @@ async def _start(
     *,
     settings: ControllerSettings | None = None,
     all_namespaces: bool = False,
+    also_watch: tuple[str, ...] = (),
     allow_loopback: bool = True,
     **setup: Any,
 ) -> AsyncIterator[Harness]:
@@ -356,7 +357,7 @@ async def _start(
             NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         )
         options = ManagerOptions(
-            namespaces=() if all_namespaces else (namespace,),
+            namespaces=() if all_namespaces else (namespace, *also_watch),
             metrics_bind_address="0",
             health_probe_bind_address="0",
             install_signal_handlers=False,
@@ -436,7 +437,12 @@ MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
 def make_harness(cluster: Cluster) -> MakeHarness:
     """``async with make_harness(settings=..., all_namespaces=..., allow_loopback=...) as h:``
     (``allow_loopback``, default True, adds ``127.0.0.0/8`` to the settings'
-    ``allow_destinations``, as ``flokoa-controller dev`` does)."""
+    ``allow_destinations``, as ``flokoa-controller dev`` does).
+
+    ``also_watch=(ns, ...)``: more namespaces the operator watches besides its own (the test
+    creates them and lists them in ``h.created_namespaces``). Prefer it to ``all_namespaces``
+    when a test counts what the operator does: on a shared real cluster every other
+    namespace's objects would count too."""
 
     def make(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
         return contextlib.asynccontextmanager(_start)(cluster, **kwargs)

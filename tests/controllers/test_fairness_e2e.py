@@ -27,8 +27,15 @@ NORMAL_NAMESPACES = 5
 NORMAL_PER_NAMESPACE = 8
 
 
-async def _namespace(h: Harness, prefix: str) -> str:
-    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+def _names(*prefixes: str) -> tuple[str, ...]:
+    """Fresh namespace names. The harness watches exactly these (and its own), not every
+    namespace: on a shared real cluster, other namespaces' providers would take probe slots
+    and the counts below would be off."""
+    suffix = uuid.uuid4().hex[:6]
+    return tuple(f"{prefix}-{suffix}" for prefix in prefixes)
+
+
+async def _namespace(h: Harness, ns: str) -> str:
     await h.client.create(
         NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
     )
@@ -57,12 +64,13 @@ def _status(h: Harness, ns: str, name: str) -> dict[str, Any]:
 async def test_rotations_elsewhere_are_reflected_while_a_namespace_is_a_black_hole(
     make_harness: MakeHarness,
 ) -> None:
+    names = _names("hostile", *(f"normal{n}" for n in range(NORMAL_NAMESPACES)))
     async with (
         FakeOpenAI() as hole,
-        make_harness(all_namespaces=True) as h,
+        make_harness(also_watch=names) as h,
     ):
         hole.gate = asyncio.Event()  # accepts, never answers (until the fake stops)
-        hostile = await _namespace(h, "hostile")
+        hostile = await _namespace(h, names[0])
         await h.put_secret("key", {"api-key": hole.api_key}, namespace=hostile)
         for i in range(BLACK_HOLES):
             await _provider(h, hostile, f"hole-{i}", hole.base_url, "key")
@@ -73,7 +81,7 @@ async def test_rotations_elsewhere_are_reflected_while_a_namespace_is_a_black_ho
         keys = h.fakes.openai.keys
         normal: list[tuple[str, str]] = []
         for n in range(NORMAL_NAMESPACES):
-            ns = await _namespace(h, f"normal{n}")
+            ns = await _namespace(h, names[1 + n])
             for i in range(NORMAL_PER_NAMESPACE):
                 await h.put_secret(f"key-{i}", {"api-key": keys.new()}, namespace=ns)
                 await _provider(h, ns, f"p-{i}", h.fakes.openai.base_url, f"key-{i}")
@@ -110,17 +118,18 @@ async def test_the_in_flight_caps_hold_at_the_endpoints(make_harness: MakeHarnes
         max_concurrent_probes_per_namespace=2,
         probe_concurrency_per_host=100,
     )
+    names = _names("holes0", "holes1", "holes2")
     async with (
         FakeOpenAI() as a,
         FakeOpenAI() as b,
         FakeOpenAI() as c,
-        make_harness(all_namespaces=True, settings=settings) as h,
+        make_harness(also_watch=names, settings=settings) as h,
     ):
         holes = [a, b, c]
         for hole in holes:
             hole.gate = asyncio.Event()
         for n, hole in enumerate(holes):
-            ns = await _namespace(h, f"holes{n}")
+            ns = await _namespace(h, names[n])
             await h.put_secret("key", {"api-key": hole.api_key}, namespace=ns)
             for i in range(6):
                 await _provider(h, ns, f"hole-{i}", hole.base_url, "key")
@@ -144,9 +153,10 @@ async def test_the_in_flight_caps_hold_at_the_endpoints(make_harness: MakeHarnes
 async def test_shutdown_cancels_the_probes_in_flight(make_harness: MakeHarness) -> None:
     """Probes hanging on a black hole (30 s deadline) end with the controllers, within the
     manager's grace period (5 s here), not at their deadline."""
-    async with FakeOpenAI() as hole, make_harness(all_namespaces=True) as h:
+    names = _names("holes")
+    async with FakeOpenAI() as hole, make_harness(also_watch=names) as h:
         hole.gate = asyncio.Event()
-        ns = await _namespace(h, "holes")
+        ns = await _namespace(h, names[0])
         await h.put_secret("key", {"api-key": hole.api_key}, namespace=ns)
         for i in range(4):
             await _provider(h, ns, f"hole-{i}", hole.base_url, "key")

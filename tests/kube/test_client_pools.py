@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from flokoa_controller.envtest.testing import Cluster
 from flokoa_controller.kube.client import ClientOptions, KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
+from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import CONFIGMAPS, LEASES, NAMESPACES
 
 
@@ -71,3 +72,8 @@ async def test_open_watches_leave_the_main_and_lease_pools_free(cluster: Cluster
             for w in watches:
                 with contextlib.suppress(Exception):
                     await w.aclose()
+            # leave a real cluster clean (objects first: no namespace controller is assumed)
+            for rt, name in ((CONFIGMAPS, "c"), (LEASES, "l")):
+                with contextlib.suppress(NotFound):
+                    await client.delete(rt, name, ns)
+            await client.delete(NAMESPACES, ns)

@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from flokoa_controller.controllers.resources import MODELPROVIDERS
+from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.setup import Controllers, ControllerSettings, setup_controllers
 from flokoa_controller.envtest.testing import Cluster, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
+from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import EVENTS, NAMESPACES, SECRETS
 from flokoa_controller.runtime.manager import Manager
 from flokoa_controller.runtime.options import ManagerOptions
@@ -162,5 +163,20 @@ def operator(cluster: Cluster) -> MakeOperator:
                 manager.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, 15)
+                if cluster.api is None:  # a real cluster: leave nothing to reconcile behind
+                    await _delete_namespace(client, namespace)
 
     return start
+
+
+async def _delete_namespace(client: KubeClient, namespace: str) -> None:
+    """Delete the test's objects, then its namespace, without waiting: nothing counts on
+    the namespace controller (a bare kube-apiserver has none; namespaces stay Terminating,
+    and an operator watching every namespace would keep reconciling what they hold)."""
+    for rt in (MODELS, MODELPROVIDERS, SECRETS):
+        with contextlib.suppress(NotFound):
+            for item in (await client.list(rt, namespace))["items"]:
+                with contextlib.suppress(NotFound):
+                    await client.delete(rt, item["metadata"]["name"], namespace)
+    with contextlib.suppress(NotFound):
+        await client.delete(NAMESPACES, namespace)
