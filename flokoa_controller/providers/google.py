@@ -36,7 +36,7 @@ from typing import Any
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import CLOUD_PLATFORM_SCOPE as CLOUD_PLATFORM_SCOPE
-from flokoa_controller.providers.identity import IdentityError, check_identity
+from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
@@ -188,13 +188,7 @@ async def vertex_call(
         check_identity(target, url, http.identity.settings)
         token = await access_token(target, http, fresh=check == "provider")
     except IdentityError as exc:
-        return failure(
-            exc.reason,
-            f"{subject + ': ' if subject else ''}{exc.message}",
-            url="",
-            duration=time.monotonic() - started,
-            secrets=target.secret_values(),
-        ), None
+        return identity_failure(exc, target, subject=subject, started=started), None
     except CredentialError as exc:
         return failure(
             exc.reason,
