@@ -16,7 +16,7 @@ import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 import yaml
+from aiohttp import web
 
 from flokoa_controller.envtest.server import APIServer
 
@@ -193,6 +194,26 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def serve_local(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    shutdown_timeout: float = 60.0,
+) -> tuple[web.AppRunner, int]:
+    """Serve ``handler`` for every method and path on 127.0.0.1 at a free port.
+
+    Returns the runner (the caller stops the server with ``runner.cleanup()``) and the port;
+    ``shutdown_timeout`` is how long ``cleanup`` waits for requests still being answered.
+    """
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
 
 
 def find_tool(name: str) -> str | None:
