@@ -246,11 +246,11 @@ def _missing(what: str, why: str) -> NoReturn:
     pytest.skip(f"{what} is {why}")
 
 
-def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
-    """The objects ``kubectl kustomize DIRECTORY`` renders (AssertionError with its stderr
-    when the build fails)."""
+def rendered_objects(*command: str) -> list[dict[str, Any]]:
+    """The objects a manifest renderer (``kubectl kustomize``, ``helm template``) prints as
+    YAML (AssertionError with its stderr when it fails; 60 s at most)."""
     result = subprocess.run(
-        [kubectl, "kustomize", str(directory)],
+        list(command),
         capture_output=True,
         text=True,
         timeout=60,
@@ -258,6 +258,12 @@ def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize DIRECTORY`` renders (AssertionError with its stderr
+    when the build fails)."""
+    return rendered_objects(kubectl, "kustomize", str(directory))
 
 
 async def poll_until(
