@@ -110,6 +110,16 @@ def decode_unverified(token: str) -> tuple[JSON, JSON, bytes, bytes]:
     return header, claims, f"{parts[0]}.{parts[1]}".encode(), signature
 
 
+def _jwks_keys(jwks: JSON) -> dict[str, rsa.RSAPublicKey]:
+    """The RSA keys of a JWK Set by key ID (other entries are skipped)."""
+    keys: dict[str, rsa.RSAPublicKey] = {}
+    for jwk in jwks.get("keys") or []:
+        key = _rsa_key(jwk) if isinstance(jwk, dict) else None
+        if key is not None:
+            keys[str(jwk.get("kid", ""))] = key
+    return keys
+
+
 def _rsa_key(jwk: JSON) -> rsa.RSAPublicKey | None:
     if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
         return None
@@ -139,12 +149,7 @@ class IssuerKeys:
 
     def set_jwks(self, issuer: str, jwks: JSON) -> None:
         """Trust these keys for ``issuer`` (no HTTP fetch for it from now on)."""
-        keys: dict[str, rsa.RSAPublicKey] = {}
-        for jwk in jwks.get("keys") or []:
-            key = _rsa_key(jwk) if isinstance(jwk, dict) else None
-            if key is not None:
-                keys[str(jwk.get("kid", ""))] = key
-        self._static[issuer] = keys
+        self._static[issuer] = _jwks_keys(jwks)
 
     def forget(self, issuer: str) -> None:
         """Drop registered and cached keys of ``issuer``."""
@@ -182,11 +187,7 @@ class IssuerKeys:
             raise TokenRejected(
                 "keys_unavailable", f"cannot fetch the keys of {issuer}: {type(exc).__name__}"
             ) from None
-        keys: dict[str, rsa.RSAPublicKey] = {}
-        for jwk in jwks.get("keys") or []:
-            key = _rsa_key(jwk) if isinstance(jwk, dict) else None
-            if key is not None:
-                keys[str(jwk.get("kid", ""))] = key
+        keys = _jwks_keys(jwks)
         self._fetched[issuer] = keys
         return keys
 
