@@ -35,12 +35,10 @@ from aiohttp import web
 
 from flokoa_controller.envtest.fakes.google_auth import GoogleTokens, oauth_error, oauth_error_body
 from flokoa_controller.envtest.fakes.oidc import (
+    FederatedTokenEndpoint,
     IssuerKeys,
     TokenRejected,
-    TrustPolicy,
-    verify_token,
 )
-from flokoa_controller.envtest.fakes.server import FakeEndpoint
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 """RFC 8693's grant type."""
@@ -105,8 +103,11 @@ class Exchange:
     scopes: frozenset[str]
 
 
-class FakeGoogleSTS(FakeEndpoint):
-    """Google STS; `token_url` (`url + "/v1/token"`) is what the exchange POSTs to."""
+class FakeGoogleSTS(FederatedTokenEndpoint):
+    """Google STS; `token_url` (`url + "/v1/token"`) is what the exchange POSTs to.
+
+    `trust_policy`: which subjects each provider accepts (identity = provider name).
+    """
 
     name = "google-sts"
 
@@ -118,13 +119,10 @@ class FakeGoogleSTS(FakeEndpoint):
         tls: trustme.CA | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(tls=tls, host=host)
+        super().__init__(clock=tokens.clock, keys=keys, tls=tls, host=host)
         self.tokens = tokens
-        self.keys = keys if keys is not None else IssuerKeys()
         self.providers: dict[str, WorkloadIdentityProvider] = {}
         """Provider name (the exchange audience) → provider."""
-        self.trust_policy = TrustPolicy()
-        """Which subjects each provider accepts (identity = provider name)."""
         self.exchanges: list[Exchange] = []
 
     @property
@@ -226,12 +224,8 @@ class FakeGoogleSTS(FakeEndpoint):
         if not scopes:
             return oauth_error("invalid_scope", "Empty or missing scope not allowed.")
         try:
-            verified = await verify_token(
-                subject_token,
-                self.keys,
-                issuers=[provider.issuer],
-                audiences=provider.allowed_audiences,
-                clock=self.tokens.clock,
+            verified = await self.verify(
+                subject_token, issuers=[provider.issuer], audiences=provider.allowed_audiences
             )
         except TokenRejected as exc:
             return oauth_error("invalid_grant", self._describe(exc, provider))

@@ -14,6 +14,8 @@ Google STS and Entra ID:
 - :class:`TrustPolicy`: rules ``(issuer, subject, audience) → identity``, mutable at run time
   (tests rotate them: a subject no longer allowed is refused on its next exchange). A rule's
   subject may end in ``*`` (AWS ``StringLike``; Google attribute conditions on a prefix).
+- :class:`FederatedTokenEndpoint`: the base of those three fakes (their ``keys`` and
+  ``trust_policy``, and :meth:`~FederatedTokenEndpoint.verify` on their clock).
 
 Nothing here imports the operator; verification is written against ``cryptography`` alone.
 """
@@ -30,9 +32,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import aiohttp
+import trustme
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from flokoa_controller.envtest.fakes.server import FakeEndpoint
 
 JSON = dict[str, Any]
 
@@ -336,8 +341,37 @@ class TrustPolicy:
         return [r for r in self.rules if r.identity == identity]
 
 
+class FederatedTokenEndpoint(FakeEndpoint):
+    """A fake cloud token service that takes OIDC tokens (ServiceAccount tokens): it checks
+    them with :attr:`keys` and grants the identities :attr:`trust_policy` allows."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        keys: IssuerKeys | None = None,
+        tls: trustme.CA | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(tls=tls, host=host)
+        self.keys = keys if keys is not None else IssuerKeys()
+        """Where issuers' signing keys come from (shared with the other identity fakes)."""
+        self.trust_policy = TrustPolicy()
+        """Which subjects may become which identity (what an identity names: the subclass's)."""
+        self._clock = clock
+
+    async def verify(
+        self, token: str, *, issuers: Collection[str], audiences: Collection[str] | None
+    ) -> VerifiedToken:
+        """:func:`verify_token` with this service's keys and clock."""
+        return await verify_token(
+            token, self.keys, issuers=issuers, audiences=audiences, clock=self._clock
+        )
+
+
 __all__ = [
     "REASONS",
+    "FederatedTokenEndpoint",
     "IssuerKeys",
     "TokenRejected",
     "TrustPolicy",
