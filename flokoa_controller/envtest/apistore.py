@@ -969,12 +969,7 @@ class APIStore:
             if meta.get("deletionTimestamp"):
                 view = self._view(info, current)
                 return Result(view[0], view[1], 200)
-            marked = orjson.loads(current.raw)
-            marked_meta = marked["metadata"]
-            if marked_meta.get("generation"):
-                marked_meta["generation"] = int(marked_meta["generation"]) + 1
-            marked_meta["deletionTimestamp"] = self._now()
-            marked_meta["deletionGracePeriodSeconds"] = 0
+            marked = self._marked_deleting(current)
             if info.bucket == "namespaces":
                 marked.setdefault("status", {})["phase"] = "Terminating"
             return Result(*self._dry_view(info, marked), code=200)
@@ -983,14 +978,19 @@ class APIStore:
             return Result(view[0], view[1], 200)
         return self._deleted_status(info, meta)
 
-    def _mark_deleting(self, info: ResourceInfo, key: str, ns: str, current: Record) -> Record:
-        new = orjson.loads(current.raw)
-        meta = new["metadata"]
+    def _marked_deleting(self, current: Record) -> JSON:
+        """A copy of ``current`` marked for deletion (``deletionTimestamp`` now, grace 0, the
+        generation bumped if it has one)."""
+        marked: JSON = orjson.loads(current.raw)
+        meta = marked["metadata"]
         if meta.get("generation"):
             meta["generation"] = int(meta["generation"]) + 1
         meta["deletionTimestamp"] = self._now()
         meta["deletionGracePeriodSeconds"] = 0
-        return self.storage.put(info.bucket, key, ns, new)
+        return marked
+
+    def _mark_deleting(self, info: ResourceInfo, key: str, ns: str, current: Record) -> Record:
+        return self.storage.put(info.bucket, key, ns, self._marked_deleting(current))
 
     def _remove(self, info: ResourceInfo, key: str, ns: str) -> Record | None:
         final = self.storage.remove(info.bucket, key, ns)

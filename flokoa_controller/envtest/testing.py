@@ -16,7 +16,7 @@ import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 import yaml
+from aiohttp import web
 
 from flokoa_controller.envtest.server import APIServer
 
@@ -195,6 +196,26 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def serve_local(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    shutdown_timeout: float = 60.0,
+) -> tuple[web.AppRunner, int]:
+    """Serve ``handler`` for every method and path on 127.0.0.1 at a free port.
+
+    Returns the runner (the caller stops the server with ``runner.cleanup()``) and the port;
+    ``shutdown_timeout`` is how long ``cleanup`` waits for requests still being answered.
+    """
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
 def find_tool(name: str) -> str | None:
     """The path of executable ``name`` on PATH, or None."""
     return shutil.which(name)
@@ -225,11 +246,11 @@ def _missing(what: str, why: str) -> NoReturn:
     pytest.skip(f"{what} is {why}")
 
 
-def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
-    """The objects ``kubectl kustomize DIRECTORY`` renders (AssertionError with its stderr
-    when the build fails)."""
+def rendered_objects(*command: str) -> list[dict[str, Any]]:
+    """The objects a manifest renderer (``kubectl kustomize``, ``helm template``) prints as
+    YAML (AssertionError with its stderr when it fails; 60 s at most)."""
     result = subprocess.run(
-        [kubectl, "kustomize", str(directory)],
+        list(command),
         capture_output=True,
         text=True,
         timeout=60,
@@ -237,6 +258,12 @@ def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def kustomize_build(kubectl: str, directory: Path) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize DIRECTORY`` renders (AssertionError with its stderr
+    when the build fails)."""
+    return rendered_objects(kubectl, "kustomize", str(directory))
 
 
 async def poll_until(

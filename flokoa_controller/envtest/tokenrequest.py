@@ -265,28 +265,18 @@ def create_token(
     if problems:
         raise _invalid("", problems)
     meta = (body.get("metadata") if isinstance(body, dict) else None) or {}
-    if meta.get("name") and meta["name"] != name:
-        raise _invalid(
-            name,
-            [
-                invalid(
-                    "metadata.name",
-                    meta["name"],
-                    "must match the service account name if specified",
-                )
-            ],
-        )
-    if meta.get("namespace") and meta["namespace"] != namespace:
-        raise _invalid(
-            name,
-            [
-                invalid(
-                    "metadata.namespace",
-                    meta["namespace"],
-                    "must match the service account namespace if specified",
-                )
-            ],
-        )
+    for key, want in (("name", name), ("namespace", namespace)):
+        if meta.get(key) and meta[key] != want:
+            raise _invalid(
+                name,
+                [
+                    invalid(
+                        f"metadata.{key}",
+                        meta[key],
+                        f"must match the service account {key} if specified",
+                    )
+                ],
+            )
     service_account = get_object("serviceaccounts", namespace, name)
     audiences = spec["audiences"] or [issuer.issuer]
     bound = _bound_object(get_object, namespace, name, spec["boundObjectRef"])

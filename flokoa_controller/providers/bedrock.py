@@ -28,9 +28,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from flokoa_controller.providers.http import ProbeHTTP, build_headers
-from flokoa_controller.providers.identity import IdentityError, check_identity
+from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.probe import join_url, probe_json
-from flokoa_controller.providers.result import Check, ProbeResult, failure
+from flokoa_controller.providers.result import Check, ProbeResult
 from flokoa_controller.providers.target import AWSCredentials, BedrockSettings, ProbeTarget
 
 SIGNING_SERVICE = "bedrock"
@@ -99,13 +99,7 @@ async def bedrock_get(
             check_identity(target, url, http.identity.settings)
             frozen = await http.identity.aws_credentials(target, http, check == "provider")
         except IdentityError as exc:
-            return failure(
-                exc.reason,
-                f"{subject + ': ' if subject else ''}{exc.message}",
-                url="",
-                duration=time.monotonic() - started,
-                secrets=target.secret_values(),
-            ), None
+            return identity_failure(exc, target, subject=subject, started=started), None
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_access_key, frozen.session_token) if v)
     result, body = await probe_json(

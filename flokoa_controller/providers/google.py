@@ -36,7 +36,7 @@ from typing import Any
 
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import CLOUD_PLATFORM_SCOPE as CLOUD_PLATFORM_SCOPE
-from flokoa_controller.providers.identity import IdentityError, check_identity
+from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
 from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
@@ -122,22 +122,24 @@ def vertex_model_url(target: ProbeTarget, model: str) -> str:
     return join_url(vertex_base(target), "v1beta1", "publishers", publisher, "models", name)
 
 
-def count_tokens_url(target: ProbeTarget, model: str) -> str:
-    """The project-scoped `countTokens` URL of Google model `model` (no generation, free)."""
+def vertex_location_url(target: ProbeTarget, *segments: str, query: str = "") -> str:
+    """`{vertex_base}/v1/projects/{project}/locations/{location}/{segments}` of `target`."""
     assert target.vertex is not None
-    url = join_url(
+    return join_url(
         vertex_base(target),
         "v1",
         "projects",
         target.vertex.project_id,
         "locations",
         target.vertex.location,
-        "publishers",
-        "google",
-        "models",
-        model,
+        *segments,
+        query=query,
     )
-    return f"{url}:countTokens"
+
+
+def count_tokens_url(target: ProbeTarget, model: str) -> str:
+    """The project-scoped `countTokens` URL of Google model `model` (no generation, free)."""
+    return vertex_location_url(target, "publishers", "google", "models", model) + ":countTokens"
 
 
 COUNT_TOKENS_BODY = b'{"contents":[{"role":"user","parts":[{"text":"ping"}]}]}'
@@ -150,16 +152,7 @@ def vertex_provider_url(target: ProbeTarget) -> str:
     assert target.vertex is not None
     if target.vertex.location == "global":
         return count_tokens_url(target, VERTEX_PROBE_MODEL)
-    return join_url(
-        vertex_base(target),
-        "v1",
-        "projects",
-        target.vertex.project_id,
-        "locations",
-        target.vertex.location,
-        "models",
-        query="pageSize=1",
-    )
+    return vertex_location_url(target, "models", query="pageSize=1")
 
 
 async def access_token(target: ProbeTarget, http: ProbeHTTP, *, fresh: bool = False) -> str:
@@ -188,13 +181,7 @@ async def vertex_call(
         check_identity(target, url, http.identity.settings)
         token = await access_token(target, http, fresh=check == "provider")
     except IdentityError as exc:
-        return failure(
-            exc.reason,
-            f"{subject + ': ' if subject else ''}{exc.message}",
-            url="",
-            duration=time.monotonic() - started,
-            secrets=target.secret_values(),
-        ), None
+        return identity_failure(exc, target, subject=subject, started=started), None
     except CredentialError as exc:
         return failure(
             exc.reason,

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from flokoa_controller.providers.ambient import AmbientBusy, AmbientExecutor
-from flokoa_controller.providers.result import Reason
+from flokoa_controller.providers.result import ProbeResult, Reason, failure
 from flokoa_controller.providers.target import (
     AZURE_HOST_SUFFIXES,
     AmbientIdentity,
@@ -154,6 +154,20 @@ class IdentityError(Exception):
         self.reason = reason
         self.message = message
         self.url = url
+
+
+def identity_failure(
+    exc: IdentityError, target: ProbeTarget, *, subject: str, started: float
+) -> ProbeResult:
+    """The failed probe of `target` whose credential could not be obtained: `exc`'s reason
+    and message (after `subject: `), no URL, timed from `started` (`time.monotonic()`)."""
+    return failure(
+        exc.reason,
+        f"{subject + ': ' if subject else ''}{exc.message}",
+        url="",
+        duration=time.monotonic() - started,
+        secrets=target.secret_values(),
+    )
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from dataclasses import replace
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from flokoa_controller.providers.http import ProbeHTTP
-from flokoa_controller.providers.identity import IdentityError, check_identity
+from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.models import with_resolved_id
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
-from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure, redact_url
+from flokoa_controller.providers.result import Check, ProbeResult, Reason, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
     DEFAULT_OPENAI_BASE_URL,
@@ -105,12 +105,7 @@ async def _authorized(
         check_identity(target, url, http.identity.settings)
         token = await http.identity.azure_token(target, http, check == "provider")
     except IdentityError as exc:
-        return failure(
-            exc.reason,
-            f"{subject + ': ' if subject else ''}{exc.message}",
-            url="",
-            duration=time.monotonic() - started,
-        )
+        return identity_failure(exc, target, subject=subject, started=started)
     headers["Authorization"] = f"Bearer {token}"
     return headers
 

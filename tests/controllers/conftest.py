@@ -35,7 +35,14 @@ from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
 from flokoa_controller.envtest import APIServer
 from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
 from flokoa_controller.envtest.fakes.google_sts import provider_name
-from flokoa_controller.envtest.testing import Cluster, b64, closed_port, poll_until, secret_manifest
+from flokoa_controller.envtest.testing import (
+    Cluster,
+    b64,
+    closed_port,
+    poll_until,
+    secret_manifest,
+    serve_local,
+)
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import AlreadyExists, NotFound
@@ -96,21 +103,15 @@ class StatusServer:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> StatusServer:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
         ssl_ctx = None
         if self.tls is not None:
             import ssl
 
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.tls.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_ctx)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_local(
+            self._handle, ssl_context=ssl_ctx, shutdown_timeout=0.1
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -21,6 +21,7 @@ from google.auth.compute_engine import _metadata
 
 from flokoa_controller.controllers.identity import SERVICEACCOUNTS, AmbientPolicy
 from flokoa_controller.controllers.setup import ControllerSettings
+from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.kube.resources import NAMESPACES
 
 if TYPE_CHECKING:
@@ -45,13 +46,7 @@ class CaptureServer:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[CaptureServer]:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, port = await serve_local(self._handle)
         self.url = f"http://127.0.0.1:{port}"
         try:
             yield self

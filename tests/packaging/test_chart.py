@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from flokoa_controller.api import crdgen
-from flokoa_controller.envtest.testing import kustomize_build
+from flokoa_controller.envtest.testing import kustomize_build, rendered_objects
 from flokoa_controller.runtime.options import DEFAULT_LEADER_ELECTION_ID
 
 from .conftest import load_hack
@@ -42,15 +42,9 @@ Key = tuple[str, str, str]
 
 def helm_template(helm: str, *args: str, namespace: str = NAMESPACE) -> list[Obj]:
     """The objects ``helm template`` renders (CRDs included)."""
-    result = subprocess.run(
-        [helm, "template", RELEASE, str(CHART), "--namespace", namespace, "--include-crds", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return rendered_objects(
+        helm, "template", RELEASE, str(CHART), "--namespace", namespace, "--include-crds", *args
     )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def helm_fails(helm: str, *args: str) -> str:

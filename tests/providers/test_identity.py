@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from flokoa_controller.envtest.fakes import FakeProviders
+from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, VertexSettings, probe_provider
 from flokoa_controller.providers.ambient import AmbientBusy, AmbientExecutor
 from flokoa_controller.providers.identity import (
@@ -181,13 +182,7 @@ class Trickler:
             await asyncio.sleep(1.0)
 
     async def __aenter__(self) -> Trickler:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_local(self._handle, shutdown_timeout=0.1)
         self.url = f"http://127.0.0.1:{port}"
         return self
 
@@ -268,13 +263,7 @@ class Answering:
         return web.Response(status=self.status, text=self.body, content_type="application/json")
 
     async def __aenter__(self) -> Answering:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_local(self._handle)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

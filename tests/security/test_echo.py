@@ -13,6 +13,7 @@ from aiohttp import web
 
 from flokoa_controller.controllers.setup import ControllerSettings
 from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy
 from flokoa_controller.providers.result import error_detail, from_response
@@ -56,14 +57,7 @@ class BodyServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def __aenter__(self) -> BodyServer:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_local(self._handle, shutdown_timeout=0.1)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -34,14 +34,13 @@ import trustme
 from aiohttp import web
 
 from flokoa_controller.envtest.fakes.oidc import (
+    FederatedTokenEndpoint,
     IssuerKeys,
     TokenRejected,
-    TrustPolicy,
     VerifiedToken,
     decode_unverified,
-    verify_token,
 )
-from flokoa_controller.envtest.fakes.server import FakeEndpoint, random_token
+from flokoa_controller.envtest.fakes.server import random_token
 
 ENTRA_AUDIENCE = "api://AzureADTokenExchange"
 """The audience of a ServiceAccount token exchanged with Entra (Azure Workload Identity)."""
@@ -109,8 +108,11 @@ class EntraGrant:
     scope: str
 
 
-class FakeEntra(FakeEndpoint):
-    """`login.microsoftonline.com`; `authority` is `url`, `token_url(tenant)` the endpoint."""
+class FakeEntra(FederatedTokenEndpoint):
+    """`login.microsoftonline.com`; `authority` is `url`, `token_url(tenant)` the endpoint.
+
+    `trust_policy` holds the federated identity credentials (identity = `TENANT/CLIENT_ID`).
+    """
 
     name = "entra"
 
@@ -122,13 +124,10 @@ class FakeEntra(FakeEndpoint):
         tls: trustme.CA | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(tls=tls, host=host)
+        super().__init__(clock=tokens.clock, keys=keys, tls=tls, host=host)
         self.tokens = tokens
-        self.keys = keys if keys is not None else IssuerKeys()
         self.applications: dict[str, set[str]] = {}
         """Tenant ID → client IDs of its applications (managed identities included)."""
-        self.trust_policy = TrustPolicy()
-        """Federated identity credentials (identity = `TENANT/CLIENT_ID`)."""
         self.resources: set[str] = {COGNITIVE_SERVICES_RESOURCE}
         """Resources (scope without `/.default`) tokens may be requested for."""
         self.grants: list[EntraGrant] = []
@@ -273,9 +272,7 @@ class FakeEntra(FakeEndpoint):
                 "Audience and Issuer against the presented assertion.",
             )
         try:
-            verified = await verify_token(
-                assertion, self.keys, issuers=[issuer], audiences=None, clock=self.tokens.clock
-            )
+            verified = await self.verify(assertion, issuers=[issuer], audiences=None)
         except TokenRejected as exc:
             return self._rejected(exc)
         if not any(r.issuer == issuer and r.audience in verified.audiences for r in rules):

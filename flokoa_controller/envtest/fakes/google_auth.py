@@ -99,6 +99,19 @@ class ServiceAccount:
     grants: int = field(default=0)
 
 
+def oauth_error(error: str, description: str, status: int = 400) -> web.Response:
+    """An OAuth2 error reply (`{"error": ..., "error_description": ...}`, RFC 6749 5.2)."""
+    return web.json_response({"error": error, "error_description": description}, status=status)
+
+
+def oauth_error_body(status: int, message: str) -> dict[str, str]:
+    """OAuth2's error shape for a forced `status` reply (`FakeEndpoint.error_body`)."""
+    return {
+        "error": "server_error" if status >= 500 else "invalid_request",
+        "error_description": message,
+    }
+
+
 def _b64decode(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
@@ -120,10 +133,7 @@ class FakeGoogleOAuth(FakeEndpoint):
 
     def error_body(self, status: int, message: str) -> Any:
         """OAuth2's error shape."""
-        return {
-            "error": "server_error" if status >= 500 else "invalid_request",
-            "error_description": message,
-        }
+        return oauth_error_body(status, message)
 
     def routes(self) -> list[web.RouteDef]:
         """`POST /token`."""
@@ -165,29 +175,25 @@ class FakeGoogleOAuth(FakeEndpoint):
         """Accept grants for `email` again."""
         self.accounts[email].enabled = True
 
-    @staticmethod
-    def _invalid(error: str, description: str) -> web.Response:
-        return web.json_response({"error": error, "error_description": description}, status=400)
-
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
         if form.get("grant_type") != JWT_BEARER_GRANT:
-            return self._invalid("unsupported_grant_type", "Invalid grant_type")
+            return oauth_error("unsupported_grant_type", "Invalid grant_type")
         assertion = form.get("assertion")
         if not isinstance(assertion, str) or assertion.count(".") != 2:
-            return self._invalid("invalid_request", "Invalid assertion format")
+            return oauth_error("invalid_request", "Invalid assertion format")
         head_b64, claims_b64, sig_b64 = assertion.split(".")
         try:
             header = json.loads(_b64decode(head_b64))
             claims = json.loads(_b64decode(claims_b64))
             signature = _b64decode(sig_b64)
         except ValueError:
-            return self._invalid("invalid_grant", "Invalid JWT: cannot decode")
+            return oauth_error("invalid_grant", "Invalid JWT: cannot decode")
         account = self.accounts.get(str(claims.get("iss")))
         if account is None:
-            return self._invalid("invalid_grant", "Invalid grant: account not found")
+            return oauth_error("invalid_grant", "Invalid grant: account not found")
         if header.get("alg") != "RS256" or header.get("kid") != account.key_id:
-            return self._invalid("invalid_grant", "Invalid JWT Signature.")
+            return oauth_error("invalid_grant", "Invalid JWT Signature.")
         try:
             account.public_key.verify(
                 signature,
@@ -196,24 +202,24 @@ class FakeGoogleOAuth(FakeEndpoint):
                 hashes.SHA256(),
             )
         except InvalidSignature:
-            return self._invalid("invalid_grant", "Invalid JWT Signature.")
+            return oauth_error("invalid_grant", "Invalid JWT Signature.")
         now = self.tokens.clock()
         iat, exp = claims.get("iat"), claims.get("exp")
         if not isinstance(iat, int | float) or not isinstance(exp, int | float):
-            return self._invalid("invalid_grant", "Invalid JWT: iat and exp are required")
+            return oauth_error("invalid_grant", "Invalid JWT: iat and exp are required")
         if iat > now + 300 or exp < now - 300 or exp - iat > 3600:
-            return self._invalid(
+            return oauth_error(
                 "invalid_grant",
                 "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
                 "reasonable timeframe.",
             )
         if claims.get("aud") not in (self.token_uri, *GOOGLE_TOKEN_AUDIENCES):
-            return self._invalid("invalid_grant", "Invalid JWT: audience is not the token URI")
+            return oauth_error("invalid_grant", "Invalid JWT: audience is not the token URI")
         scopes = frozenset(str(claims.get("scope", "")).split())
         if not scopes:
-            return self._invalid("invalid_scope", "Invalid OAuth scope or ID token audience.")
+            return oauth_error("invalid_scope", "Invalid OAuth scope or ID token audience.")
         if not account.enabled:
-            return self._invalid("invalid_grant", "Invalid grant: account disabled")
+            return oauth_error("invalid_grant", "Invalid grant: account disabled")
         account.grants += 1
         token, lifetime = self.tokens.issue(account.email, scopes)
         return web.json_response(

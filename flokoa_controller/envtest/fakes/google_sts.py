@@ -33,14 +33,12 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from flokoa_controller.envtest.fakes.google_auth import GoogleTokens
+from flokoa_controller.envtest.fakes.google_auth import GoogleTokens, oauth_error, oauth_error_body
 from flokoa_controller.envtest.fakes.oidc import (
+    FederatedTokenEndpoint,
     IssuerKeys,
     TokenRejected,
-    TrustPolicy,
-    verify_token,
 )
-from flokoa_controller.envtest.fakes.server import FakeEndpoint
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 """RFC 8693's grant type."""
@@ -105,8 +103,11 @@ class Exchange:
     scopes: frozenset[str]
 
 
-class FakeGoogleSTS(FakeEndpoint):
-    """Google STS; `token_url` (`url + "/v1/token"`) is what the exchange POSTs to."""
+class FakeGoogleSTS(FederatedTokenEndpoint):
+    """Google STS; `token_url` (`url + "/v1/token"`) is what the exchange POSTs to.
+
+    `trust_policy`: which subjects each provider accepts (identity = provider name).
+    """
 
     name = "google-sts"
 
@@ -118,13 +119,10 @@ class FakeGoogleSTS(FakeEndpoint):
         tls: trustme.CA | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(tls=tls, host=host)
+        super().__init__(clock=tokens.clock, keys=keys, tls=tls, host=host)
         self.tokens = tokens
-        self.keys = keys if keys is not None else IssuerKeys()
         self.providers: dict[str, WorkloadIdentityProvider] = {}
         """Provider name (the exchange audience) → provider."""
-        self.trust_policy = TrustPolicy()
-        """Which subjects each provider accepts (identity = provider name)."""
         self.exchanges: list[Exchange] = []
 
     @property
@@ -173,18 +171,11 @@ class FakeGoogleSTS(FakeEndpoint):
 
     def error_body(self, status: int, message: str) -> Any:
         """OAuth's error shape."""
-        return {
-            "error": "server_error" if status >= 500 else "invalid_request",
-            "error_description": message,
-        }
+        return oauth_error_body(status, message)
 
     def routes(self) -> list[web.RouteDef]:
         """`POST /v1/token`."""
         return [web.post("/v1/token", self._token)]
-
-    @staticmethod
-    def _oauth_error(error: str, description: str, status: int = 400) -> web.Response:
-        return web.json_response({"error": error, "error_description": description}, status=status)
 
     async def _params(self, request: web.Request) -> dict[str, str] | None:
         if request.content_type == "application/json":
@@ -201,29 +192,29 @@ class FakeGoogleSTS(FakeEndpoint):
     async def _token(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         if params is None:
-            return self._oauth_error("invalid_request", "Invalid JSON payload received.")
+            return oauth_error("invalid_request", "Invalid JSON payload received.")
         if params.get("grant_type") != TOKEN_EXCHANGE_GRANT:
-            return self._oauth_error(
+            return oauth_error(
                 "unsupported_grant_type",
                 f'Invalid value for "grant_type". Expected "{TOKEN_EXCHANGE_GRANT}".',
             )
         if params.get("requested_token_type") != ACCESS_TOKEN_TYPE:
-            return self._oauth_error(
+            return oauth_error(
                 "invalid_request",
                 f'Invalid value for "requested_token_type". Expected "{ACCESS_TOKEN_TYPE}".',
             )
         if params.get("subject_token_type") not in (JWT_TOKEN_TYPE, ID_TOKEN_TYPE):
-            return self._oauth_error(
+            return oauth_error(
                 "invalid_request",
                 'Invalid value for "subject_token_type". Expected one of '
                 f'"{JWT_TOKEN_TYPE}", "{ID_TOKEN_TYPE}".',
             )
         subject_token = params.get("subject_token", "")
         if not subject_token:
-            return self._oauth_error("invalid_request", 'Missing required field "subject_token".')
+            return oauth_error("invalid_request", 'Missing required field "subject_token".')
         provider = self.providers.get(params.get("audience", ""))
         if provider is None or not provider.enabled:
-            return self._oauth_error(
+            return oauth_error(
                 "invalid_target",
                 'The target service indicated by the "audience" parameters is invalid. This '
                 "might either be because the pool or provider is disabled or deleted or "
@@ -231,19 +222,15 @@ class FakeGoogleSTS(FakeEndpoint):
             )
         scopes = frozenset(params.get("scope", "").split())
         if not scopes:
-            return self._oauth_error("invalid_scope", "Empty or missing scope not allowed.")
+            return oauth_error("invalid_scope", "Empty or missing scope not allowed.")
         try:
-            verified = await verify_token(
-                subject_token,
-                self.keys,
-                issuers=[provider.issuer],
-                audiences=provider.allowed_audiences,
-                clock=self.tokens.clock,
+            verified = await self.verify(
+                subject_token, issuers=[provider.issuer], audiences=provider.allowed_audiences
             )
         except TokenRejected as exc:
-            return self._oauth_error("invalid_grant", self._describe(exc, provider))
+            return oauth_error("invalid_grant", self._describe(exc, provider))
         if not self.trust_policy.allows(verified, provider.name):
-            return self._oauth_error(
+            return oauth_error(
                 "unauthorized_client",
                 "The given credential is rejected by the attribute condition.",
             )

@@ -14,6 +14,8 @@ Google STS and Entra ID:
 - :class:`TrustPolicy`: rules ``(issuer, subject, audience) → identity``, mutable at run time
   (tests rotate them: a subject no longer allowed is refused on its next exchange). A rule's
   subject may end in ``*`` (AWS ``StringLike``; Google attribute conditions on a prefix).
+- :class:`FederatedTokenEndpoint`: the base of those three fakes (their ``keys`` and
+  ``trust_policy``, and :meth:`~FederatedTokenEndpoint.verify` on their clock).
 
 Nothing here imports the operator; verification is written against ``cryptography`` alone.
 """
@@ -30,9 +32,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import aiohttp
+import trustme
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from flokoa_controller.envtest.fakes.server import FakeEndpoint
 
 JSON = dict[str, Any]
 
@@ -110,6 +115,16 @@ def decode_unverified(token: str) -> tuple[JSON, JSON, bytes, bytes]:
     return header, claims, f"{parts[0]}.{parts[1]}".encode(), signature
 
 
+def _jwks_keys(jwks: JSON) -> dict[str, rsa.RSAPublicKey]:
+    """The RSA keys of a JWK Set by key ID (other entries are skipped)."""
+    keys: dict[str, rsa.RSAPublicKey] = {}
+    for jwk in jwks.get("keys") or []:
+        key = _rsa_key(jwk) if isinstance(jwk, dict) else None
+        if key is not None:
+            keys[str(jwk.get("kid", ""))] = key
+    return keys
+
+
 def _rsa_key(jwk: JSON) -> rsa.RSAPublicKey | None:
     if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
         return None
@@ -139,12 +154,7 @@ class IssuerKeys:
 
     def set_jwks(self, issuer: str, jwks: JSON) -> None:
         """Trust these keys for ``issuer`` (no HTTP fetch for it from now on)."""
-        keys: dict[str, rsa.RSAPublicKey] = {}
-        for jwk in jwks.get("keys") or []:
-            key = _rsa_key(jwk) if isinstance(jwk, dict) else None
-            if key is not None:
-                keys[str(jwk.get("kid", ""))] = key
-        self._static[issuer] = keys
+        self._static[issuer] = _jwks_keys(jwks)
 
     def forget(self, issuer: str) -> None:
         """Drop registered and cached keys of ``issuer``."""
@@ -182,11 +192,7 @@ class IssuerKeys:
             raise TokenRejected(
                 "keys_unavailable", f"cannot fetch the keys of {issuer}: {type(exc).__name__}"
             ) from None
-        keys: dict[str, rsa.RSAPublicKey] = {}
-        for jwk in jwks.get("keys") or []:
-            key = _rsa_key(jwk) if isinstance(jwk, dict) else None
-            if key is not None:
-                keys[str(jwk.get("kid", ""))] = key
+        keys = _jwks_keys(jwks)
         self._fetched[issuer] = keys
         return keys
 
@@ -335,8 +341,37 @@ class TrustPolicy:
         return [r for r in self.rules if r.identity == identity]
 
 
+class FederatedTokenEndpoint(FakeEndpoint):
+    """A fake cloud token service that takes OIDC tokens (ServiceAccount tokens): it checks
+    them with :attr:`keys` and grants the identities :attr:`trust_policy` allows."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        keys: IssuerKeys | None = None,
+        tls: trustme.CA | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(tls=tls, host=host)
+        self.keys = keys if keys is not None else IssuerKeys()
+        """Where issuers' signing keys come from (shared with the other identity fakes)."""
+        self.trust_policy = TrustPolicy()
+        """Which subjects may become which identity (what an identity names: the subclass's)."""
+        self._clock = clock
+
+    async def verify(
+        self, token: str, *, issuers: Collection[str], audiences: Collection[str] | None
+    ) -> VerifiedToken:
+        """:func:`verify_token` with this service's keys and clock."""
+        return await verify_token(
+            token, self.keys, issuers=issuers, audiences=audiences, clock=self._clock
+        )
+
+
 __all__ = [
     "REASONS",
+    "FederatedTokenEndpoint",
     "IssuerKeys",
     "TokenRejected",
     "TrustPolicy",

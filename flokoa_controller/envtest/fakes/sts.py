@@ -42,14 +42,13 @@ from aiohttp import web
 
 from flokoa_controller.envtest.fakes.aws import AWSCredentialStore, AWSKey, verify_sigv4
 from flokoa_controller.envtest.fakes.oidc import (
+    FederatedTokenEndpoint,
     IssuerKeys,
     TokenRejected,
-    TrustPolicy,
     VerifiedToken,
     decode_unverified,
-    verify_token,
 )
-from flokoa_controller.envtest.fakes.server import FakeEndpoint, random_token
+from flokoa_controller.envtest.fakes.server import random_token
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 """STS's XML namespace."""
@@ -119,8 +118,11 @@ def role_account(role_arn: str) -> str:
     return parts[4] if len(parts) >= 6 else ""
 
 
-class FakeSTS(FakeEndpoint):
-    """AWS STS endpoint; `url` is the value for `AWS_ENDPOINT_URL_STS`."""
+class FakeSTS(FederatedTokenEndpoint):
+    """AWS STS endpoint; `url` is the value for `AWS_ENDPOINT_URL_STS`.
+
+    `trust_policy`: who may AssumeRoleWithWebIdentity into which role (identity = role ARN).
+    """
 
     name = "sts"
 
@@ -132,14 +134,10 @@ class FakeSTS(FakeEndpoint):
         lifetime: float = 3600,
         keys: IssuerKeys | None = None,
     ) -> None:
-        super().__init__(tls=None, host=host)
+        super().__init__(clock=store.clock, keys=keys, tls=None, host=host)
         self.store = store
-        self.keys = keys if keys is not None else IssuerKeys()
-        """Where issuers' signing keys come from (shared with the other identity fakes)."""
         self.oidc_providers: dict[tuple[str, str], OIDCProvider] = {}
         """(account, issuer URL) → the IAM OIDC provider."""
-        self.trust_policy = TrustPolicy()
-        """Who may AssumeRoleWithWebIdentity into which role (identity = role ARN)."""
         self.role_conditions: dict[str, RoleConditions] = {}
         self.sessions: list[AssumedSession] = []
         """Every successful AssumeRole* call, oldest first."""
@@ -390,12 +388,8 @@ class FakeSTS(FakeEndpoint):
                 f"No OpenIDConnect provider found in your account for {issuer}",
             )
         try:
-            verified = await verify_token(
-                token,
-                self.keys,
-                issuers=[provider.issuer],
-                audiences=provider.client_ids,
-                clock=self.store.clock,
+            verified = await self.verify(
+                token, issuers=[provider.issuer], audiences=provider.client_ids
             )
         except TokenRejected as exc:
             return self._rejected(exc)
