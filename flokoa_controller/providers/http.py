@@ -27,7 +27,8 @@ It sends requests exactly as real traffic to the provider would be sent:
   on c-ares), each query bounded by `DNS_TIMEOUT`/`DNS_TRIES`, so a tenant naming hosts
   whose DNS never answers holds no thread and cannot starve other lookups; a probe's
   timeout abandons its lookup (c-ares drops the query at its own timeout). c-ares reads
-  `/etc/hosts` (`localhost` always resolves to loopback) and `/etc/resolv.conf`
+  `/etc/hosts` (`localhost` resolves to both 127.0.0.1 and ::1 even where the hosts
+  file lists one: allowing loopback takes both) and `/etc/resolv.conf`
   (`nameserver`, `search`, `ndots`, `rotate`, also `LOCALDOMAIN` and `RES_OPTIONS`; its
   `timeout`/`attempts` are replaced by ours) with its own parser; unlike glibc's
   `getaddrinfo` it consults no nsswitch.conf modules (mDNS, `myhostname`, LDAP,
@@ -271,7 +272,8 @@ class ProbeHTTP:
       policy applies to them); by default one with the operator environment's settings and
       no ServiceAccount access.
     - `policy`: the administrator's `DestinationPolicy` (default: the built-in deny list,
-      which refuses loopback — tests and `dev` pass one allowing `127.0.0.0/8`).
+      which refuses loopback — tests and `dev` pass one allowing
+      `DEV_ALLOWED_DESTINATIONS`, 127.0.0.0/8 and ::1/128).
     - `resolver`: the aiohttp resolver names are looked up with (default
       `probe_resolver()`: c-ares, no threads); the policy checks what it answers.
     """
