@@ -16,7 +16,12 @@ never answers names under `blackhole.test`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import threading
+from pathlib import Path
+
+import pytest
 
 from flokoa_controller.envtest.fakes import FakeDNS, FakeOpenAI
 from flokoa_controller.envtest.testing import poll_until
@@ -102,6 +107,43 @@ async def test_localhost_and_the_hosts_file_still_resolve() -> None:
         )
         result = await probe_provider(victim, http)
     assert result.reason == "ProbeSucceeded", result.message
+    assert dns.unanswered == 0
+
+
+def _hosts_file_entry() -> tuple[str, str] | None:
+    """(name, IPv4 address) of a line of /etc/hosts other than `localhost`, if any."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            ipaddress.IPv4Address(fields[0])
+        except ValueError:
+            continue
+        for name in fields[1:]:
+            if "localhost" not in name.lower():
+                return name, fields[0]
+    return None
+
+
+async def test_names_of_the_hosts_file_resolve_without_dns() -> None:
+    """A name the system hosts file lists (other than `localhost`, which c-ares knows
+    anyway) resolves with a DNS server that never answers it."""
+    entry = _hosts_file_entry()
+    if entry is None:
+        pytest.skip("/etc/hosts lists no IPv4 name besides localhost")
+    name, address = entry
+    async with FakeDNS(black_hole=name) as dns:
+        resolver = probe_resolver(nameservers=[dns.nameserver])
+        try:
+            results = await resolver.resolve(name, 443, socket.AF_INET)
+        finally:
+            await resolver.close()
+    assert address in {r["host"] for r in results}
     assert dns.unanswered == 0
 
 
