@@ -13,8 +13,9 @@ One command, nothing to install: it starts
    is revoked (``InvalidCredentials``), one whose Secret is missing (``SecretNotFound``), one
    behind TLS with the custom CA, and a Model the provider does not serve (``ModelNotFound``);
 5. the controllers (a Manager without leader election) against that API server, with
-   ``127.0.0.0/8`` added to ``--allow-destinations`` (``DEV_ALLOWED_DESTINATIONS``: the fakes
-   listen on loopback, which the destination policy denies by default);
+   loopback (``127.0.0.0/8``, ``::1/128``) added to ``--allow-destinations``
+   (``DEV_ALLOWED_DESTINATIONS``: the fakes listen on loopback, which the destination policy
+   denies by default);
 
 then prints the kubeconfig path and ``kubectl`` commands to watch and poke it. Ctrl-C (or
 SIGTERM) stops everything cleanly. Valid keys for the poke commands are written next to the
@@ -80,9 +81,10 @@ log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "demo"
 """Namespace of the demo objects."""
 
-DEV_ALLOWED_DESTINATIONS: tuple[str, ...] = ("127.0.0.0/8",)
+DEV_ALLOWED_DESTINATIONS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 """``--allow-destinations`` entries ``dev`` always adds: its fakes listen on 127.0.0.1,
-which the destination policy denies by default."""
+which the destination policy denies by default; ``::1`` too, as ``localhost`` resolves to
+both loopback addresses (c-ares, whatever the hosts file lists)."""
 
 
 def dev_settings(args: argparse.Namespace) -> ControllerSettings:

@@ -25,6 +25,16 @@ It sends requests exactly as real traffic to the provider would be sent:
   the session: its resolver, socket factory and request-start hook refuse a denied
   destination before a byte is sent (`DestinationNotAllowed`); `check_destination()` is
   the same check for code that connects elsewhere.
+- Names are looked up without threads (`probe_resolver`: aiohttp's `AsyncResolver`, aiodns
+  on c-ares), each query bounded by `DNS_TIMEOUT`/`DNS_TRIES`, so a tenant naming hosts
+  whose DNS never answers holds no thread and cannot starve other lookups; a probe's
+  timeout abandons its lookup (c-ares drops the query at its own timeout). c-ares reads
+  `/etc/hosts` (`localhost` resolves to both 127.0.0.1 and ::1 even where the hosts
+  file lists one: allowing loopback takes both) and `/etc/resolv.conf`
+  (`nameserver`, `search`, `ndots`, `rotate`, also `LOCALDOMAIN` and `RES_OPTIONS`; its
+  `timeout`/`attempts` are replaced by ours) with its own parser; unlike glibc's
+  `getaddrinfo` it consults no nsswitch.conf modules (mDNS, `myhostname`, LDAP,
+  systemd-resolved's NSS module): only the hosts file, then DNS.
 
 Transport failures are raised as `TransportError` carrying the probe `Reason`.
 """
@@ -55,6 +65,7 @@ from flokoa_controller.providers.destinations import (
     PolicyResolver,
     policy_socket_factory,
     policy_trace_config,
+    probe_resolver,
 )
 from flokoa_controller.providers.result import Reason
 from flokoa_controller.providers.target import ProbeTarget, TLSSettings
@@ -264,9 +275,10 @@ class ProbeHTTP:
       policy applies to them); by default one with the operator environment's settings and
       no ServiceAccount access.
     - `policy`: the administrator's `DestinationPolicy` (default: the built-in deny list,
-      which refuses loopback — tests and `dev` pass one allowing `127.0.0.0/8`).
-    - `resolver`: the aiohttp resolver names are looked up with (default aiohttp's); the
-      policy checks what it answers.
+      which refuses loopback — tests and `dev` pass one allowing
+      `DEV_ALLOWED_DESTINATIONS`, 127.0.0.0/8 and ::1/128).
+    - `resolver`: the aiohttp resolver names are looked up with (default
+      `probe_resolver()`: c-ares, no threads); the policy checks what it answers.
     """
 
     def __init__(
@@ -354,7 +366,7 @@ class ProbeHTTP:
         if self._closed:
             raise RuntimeError("ProbeHTTP is closed")
         if self._session is None:
-            inner = self._resolver if self._resolver is not None else aiohttp.DefaultResolver()
+            inner = self._resolver if self._resolver is not None else probe_resolver()
             self._resolver = inner
             self._policy_resolver = PolicyResolver(self.policy, inner)
             connector = aiohttp.TCPConnector(
@@ -386,7 +398,7 @@ class ProbeHTTP:
         except ValueError:
             raise TransportError(Reason.ENDPOINT_NOT_FOUND, "invalid URL") from None
         if self._resolver is None:
-            self._resolver = aiohttp.DefaultResolver()
+            self._resolver = probe_resolver()
             self._own_resolver = True
         try:
             await self.policy.check(parsed.raw_host or "", parsed.port or 0, self._resolver)

@@ -437,7 +437,7 @@ MakeHarness = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
 @pytest.fixture
 def make_harness(cluster: Cluster) -> MakeHarness:
     """``async with make_harness(settings=..., all_namespaces=..., allow_loopback=...) as h:``
-    (``allow_loopback``, default True, adds ``127.0.0.0/8`` to the settings'
+    (``allow_loopback``, default True, adds ``DEV_ALLOWED_DESTINATIONS`` to the settings'
     ``allow_destinations``, as ``flokoa-controller dev`` does).
 
     ``also_watch=(ns, ...)``: more namespaces the operator watches besides its own (the test

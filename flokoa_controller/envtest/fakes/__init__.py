@@ -52,7 +52,8 @@ refusals in the cloud's own error shape and codes. Successful exchanges are reco
 calls through its own HTTP stack); `google_oauth`, `metadata` and `sts` are always plain HTTP,
 as the SDKs that talk to them use their own transports. Every fake records its requests and
 can be forced to answer a status or to stall (`FakeEndpoint.force`, `.delay`). `FakeProxy` is
-a CONNECT proxy for proxy tests. Nothing here imports the operator.
+a CONNECT proxy for proxy tests; `FakeDNS` a UDP DNS server (answers configured names,
+never answers a black-hole suffix) for resolver tests. Nothing here imports the operator.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from flokoa_controller.envtest.fakes.anthropic import FakeAnthropic
 from flokoa_controller.envtest.fakes.aws import AWSCredentialStore, AWSKey, verify_sigv4
 from flokoa_controller.envtest.fakes.azure import FakeAzureOpenAI
 from flokoa_controller.envtest.fakes.bedrock import FakeBedrock
+from flokoa_controller.envtest.fakes.dns import FakeDNS
 from flokoa_controller.envtest.fakes.entra import (
     COGNITIVE_SERVICES_SCOPE,
     ENTRA_AUDIENCE,
@@ -215,6 +217,7 @@ __all__ = [
     "FakeAnthropic",
     "FakeAzureOpenAI",
     "FakeBedrock",
+    "FakeDNS",
     "FakeEndpoint",
     "FakeEntra",
     "FakeGemini",
