@@ -12,10 +12,12 @@ STAMP   = $(VENV)/.installed
 
 all: test
 
-$(STAMP): pyproject.toml
+# Both distributions: the operator (.) and envtest (./envtest: the API server, the provider
+# fakes, their pytest fixtures and the dev cluster), editable.
+$(STAMP): pyproject.toml envtest/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e ./envtest -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,14 +29,14 @@ run: $(STAMP)  ## Run the operator against $$KUBECONFIG.
 	$(BIN)/flokoa-controller run
 
 envtest: $(STAMP)  ## Start only the in-memory API server.
-	$(BIN)/flokoa-controller envtest --port 0 --kubeconfig-out .envtest.kubeconfig
+	$(BIN)/flokoa-envtest serve --port 0 --kubeconfig-out .envtest.kubeconfig
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict flokoa_controller
+	$(BIN)/mypy --strict  # flokoa_controller and flokoa_envtest (pyproject.toml)
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports

@@ -1,6 +1,9 @@
-"""The ``flokoa-controller`` command: ``run``, ``dev`` and ``envtest``.
+"""The ``flokoa-controller`` command: ``run``, and ``dev`` and ``envtest`` when installed.
 
 Each subcommand's flags live next to the code they configure; this module only dispatches.
+``dev`` (the operator on an embedded cluster) and ``envtest`` (that cluster's API server
+alone) belong to the separate ``flokoa-envtest`` distribution: this is the one operator
+module that may import it, and only here, so the operator's wheel and image run without it.
 """
 
 from __future__ import annotations
@@ -8,6 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+ENVTEST_MISSING = (
+    "needs the flokoa-envtest distribution, which is not installed: "
+    "pip install ./envtest (from a checkout; make dev installs it)"
+)
+"""The one-line hint of ``dev`` and ``envtest`` in an install without ``flokoa-envtest``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,15 +32,31 @@ def build_parser() -> argparse.ArgumentParser:
     from flokoa_controller.runtime import command as run_command
 
     run_command.add_run_parser(sub, controllers_setup)
-
-    from flokoa_controller import dev
-
-    dev.add_parser(sub)
-
-    from flokoa_controller.envtest import cli as envtest_cli
-
-    envtest_cli.add_parser(sub)
+    _add_envtest_commands(sub)
     return parser
+
+
+def _add_envtest_commands(sub: Any) -> None:
+    """``dev`` and ``envtest`` from ``flokoa-envtest``, or stand-ins that print the hint."""
+    try:
+        from flokoa_envtest import cli as envtest_cli
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("flokoa_envtest"):
+            raise
+        for name, what in (
+            ("dev", "run the operator on an embedded cluster with fake providers"),
+            ("envtest", "run the in-memory Kubernetes API server"),
+        ):
+            p: argparse.ArgumentParser = sub.add_parser(name, help=f"{what} (needs flokoa-envtest)")
+            p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(handler=_envtest_missing)
+        return
+    envtest_cli.add_operator_commands(sub)
+
+
+def _envtest_missing(args: argparse.Namespace) -> int:
+    print(f"flokoa-controller {args.command}: {ENVTEST_MISSING}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

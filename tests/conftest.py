@@ -1,83 +1,28 @@
-"""Shared fixtures: an envtest API server, a backend-agnostic ``cluster``, the real kubectl.
+"""Shared fixtures of the operator's tests.
 
-* ``envtest`` — a bare :class:`APIServer` (built-ins only), function scope, stopped after.
-* ``cluster`` — the cluster under test: the kubeconfig in ``$FLOKOA_TEST_KUBECONFIG`` (a real
-  cluster; ``cluster.api`` is None) or else an envtest with the project's CRDs
-  (``config/crd``) installed and established.
-* ``kubectl`` — runs the real kubectl against ``cluster`` with a fresh ``KUBECACHEDIR``;
-  skipped when kubectl is absent, unless ``FLOKOA_REQUIRE_TOOLS=1`` (then it fails).
-* ``make_kubectl(kubeconfig)`` — the same for any kubeconfig.
+``envtest``, ``cluster``, ``kubectl`` and ``make_kubectl`` come from envtest's pytest plugin
+(:mod:`flokoa_envtest.pytest_plugin`); here ``cluster`` is given the project's CRDs
+(``config/crd``), and ``hermetic_env`` keeps the host's cloud and proxy settings out.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from flokoa_controller.envtest import APIServer
-from flokoa_controller.envtest.server import load_manifests
-from flokoa_controller.envtest.testing import Cluster, Kubectl, closed_port, require_tool
+from flokoa_envtest.pytest_plugin import crds_in
+from flokoa_envtest.testing import closed_port
 
 REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = REPO / "config" / "crd"
 
 
-def project_crds() -> list[dict[str, object]]:
-    """The CustomResourceDefinitions in ``config/crd``."""
-    if not CRD_DIR.is_dir():
-        return []
-    return [m for m in load_manifests([CRD_DIR]) if m.get("kind") == "CustomResourceDefinition"]
-
-
 @pytest.fixture
-async def envtest() -> AsyncIterator[APIServer]:
-    """A running envtest API server with only the built-in resources."""
-    async with APIServer() as api:
-        yield api
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    """``$FLOKOA_TEST_KUBECONFIG``'s cluster, or an envtest with the project's CRDs."""
-    kubeconfig = os.environ.get("FLOKOA_TEST_KUBECONFIG")
-    if kubeconfig:
-        yield Cluster(Path(kubeconfig), None)
-        return
-    crds = project_crds()
-    async with APIServer(crds=crds) as api:
-        for crd in crds:
-            metadata = crd["metadata"]
-            assert isinstance(metadata, dict)
-            await api.wait_established(str(metadata["name"]))
-        yield Cluster(api.kubeconfig_path, api)
-
-
-MakeKubectl = Callable[[Path], Kubectl]
-
-
-@pytest.fixture
-async def make_kubectl(tmp_path: Path) -> AsyncIterator[MakeKubectl]:
-    """``make_kubectl(kubeconfig)``: a :class:`Kubectl` with its own cache directory."""
-    binary = require_tool("kubectl")
-    made: list[Kubectl] = []
-
-    def make(kubeconfig: Path) -> Kubectl:
-        k = Kubectl(kubeconfig, tmp_path / f"kubecache-{len(made)}", binary=binary)
-        made.append(k)
-        return k
-
-    yield make
-    for k in made:
-        await k.aclose()
-
-
-@pytest.fixture
-def kubectl(cluster: Cluster, make_kubectl: MakeKubectl) -> Kubectl:
-    """The real kubectl pointed at ``cluster`` (fresh discovery cache)."""
-    return make_kubectl(cluster.kubeconfig_path)
+def envtest_crds() -> list[dict[str, Any]]:
+    """``cluster`` (of :mod:`flokoa_envtest.pytest_plugin`) installs the project's CRDs."""
+    return crds_in(CRD_DIR)
 
 
 _SCRUBBED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "BOTO_")

@@ -39,8 +39,8 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flokoa_bench import workload
+from flokoa_envtest import APIServer
 
-from flokoa_controller.envtest import APIServer
 from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 REPO = Path(__file__).resolve().parents[2]

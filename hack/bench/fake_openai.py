@@ -23,9 +23,9 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flokoa_bench.workload import KEY_PREFIX
+from flokoa_envtest.fakes.openai import FakeOpenAI
+from flokoa_envtest.fakes.server import KeySet
 
-from flokoa_controller.envtest.fakes.openai import FakeOpenAI
-from flokoa_controller.envtest.fakes.server import KeySet
 from flokoa_controller.runtime import eventloop  # uvloop when installed, as the operator
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-
-from flokoa_controller.envtest.testing import kustomize_build, require_tool
+from flokoa_envtest.testing import kustomize_build, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"

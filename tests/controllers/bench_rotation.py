@@ -25,16 +25,17 @@ import statistics
 import time
 from typing import Any
 
+from flokoa_envtest import APIServer
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.fakes import FakeOpenAI
+from flokoa_envtest.testing import secret_manifest
+
 from flokoa_controller.api.crdgen import crd
 from flokoa_controller.api.meta import MODEL, MODEL_PROVIDER
 from flokoa_controller.api.model import Model
 from flokoa_controller.api.modelprovider import ModelProvider
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest import APIServer
-from flokoa_controller.envtest.fakes import FakeOpenAI
-from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import NAMESPACES, SECRETS

@@ -23,6 +23,18 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
+from flokoa_envtest import APIServer
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.fakes import FakeOpenAI, FakeProviders
+from flokoa_envtest.fakes.google_sts import provider_name
+from flokoa_envtest.testing import (
+    Cluster,
+    b64,
+    closed_port,
+    poll_until,
+    secret_manifest,
+    serve_local,
+)
 from prometheus_client import REGISTRY
 
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
@@ -30,18 +42,6 @@ from flokoa_controller.controllers.setup import (
     Controllers,
     ControllerSettings,
     setup_controllers,
-)
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest import APIServer
-from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
-from flokoa_controller.envtest.fakes.google_sts import provider_name
-from flokoa_controller.envtest.testing import (
-    Cluster,
-    b64,
-    closed_port,
-    poll_until,
-    secret_manifest,
-    serve_local,
 )
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig

@@ -14,9 +14,10 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from flokoa_envtest.fakes import FakeOpenAI
+
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.setup import ControllerSettings
-from flokoa_controller.envtest.fakes import FakeOpenAI
 from flokoa_controller.kube.resources import NAMESPACES
 
 if TYPE_CHECKING:

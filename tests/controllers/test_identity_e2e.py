@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+from flokoa_envtest.testing import serve_local
 from google.auth.compute_engine import _metadata
 
 from flokoa_controller.controllers.identity import SERVICEACCOUNTS, AmbientPolicy
 from flokoa_controller.controllers.setup import ControllerSettings
-from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.kube.resources import NAMESPACES
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
+from flokoa_envtest.testing import Cluster, poll_until
 from prometheus_client import REGISTRY
 
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
-from flokoa_controller.envtest.testing import Cluster, poll_until
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import LEASES, NAMESPACES

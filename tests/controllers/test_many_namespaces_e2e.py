@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import uuid
 
+from flokoa_envtest.fakes import FakeProviders
+from flokoa_envtest.testing import Cluster, poll_until, secret_manifest
+
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.setup import ControllerSettings, setup_controllers
-from flokoa_controller.envtest.fakes import FakeProviders
-from flokoa_controller.envtest.testing import Cluster, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import NotFound

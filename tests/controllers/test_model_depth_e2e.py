@@ -18,8 +18,7 @@ from flokoa_controller.controllers.setup import ControllerSettings
 
 if TYPE_CHECKING:
     from conftest import Harness, MakeHarness
-
-    from flokoa_controller.envtest.testing import Kubectl
+    from flokoa_envtest.testing import Kubectl
 
 PROFILE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 FOUNDATION = "anthropic.claude-3-5-sonnet-20240620-v1:0"

@@ -9,8 +9,7 @@ from flokoa_controller.kube.resources import NAMESPACES
 
 if TYPE_CHECKING:
     from conftest import Harness, MakeHarness
-
-    from flokoa_controller.envtest.testing import Kubectl
+    from flokoa_envtest.testing import Kubectl
 
 
 async def test_model_reasons_follow_the_provider(harness: Harness) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from flokoa_envtest.testing import StoppedClock
 
 from flokoa_controller.controllers.conditions import format_time
 from flokoa_controller.controllers.model import provider_hash
 from flokoa_controller.controllers.resources import MODELPROVIDERS
-from flokoa_controller.envtest.testing import StoppedClock
 
 if TYPE_CHECKING:
     from conftest import Harness, MakeHarness

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from flokoa_envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint
 from google.auth.compute_engine import _metadata
 from prometheus_client import REGISTRY
 
 from flokoa_controller.controllers.identity import AmbientPolicy
-from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint
 
 if TYPE_CHECKING:
     from conftest import Harness

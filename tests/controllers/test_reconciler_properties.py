@@ -17,6 +17,8 @@ from typing import Any
 import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from flokoa_envtest.patch import merge_patch
+from flokoa_envtest.testing import secret_manifest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +28,6 @@ from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.status import StatusWriter
-from flokoa_controller.envtest.patch import merge_patch
-from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.providers.http import ProbeHTTP

@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from flokoa_envtest.testing import StoppedClock
 
 from flokoa_controller.controllers.setup import ControllerSettings
-from flokoa_controller.envtest.testing import StoppedClock
 
 if TYPE_CHECKING:
     from conftest import MakeHarness

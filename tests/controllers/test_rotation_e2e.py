@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import trustme
+from flokoa_envtest.fakes import FakeProxy
 
 from flokoa_controller.controllers.setup import ControllerSettings
-from flokoa_controller.envtest.fakes import FakeProxy
 
 if TYPE_CHECKING:
     from conftest import Harness, MakeHarness

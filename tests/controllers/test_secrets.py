@@ -10,6 +10,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from flokoa_envtest.testing import secret_manifest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +26,6 @@ from flokoa_controller.controllers.secrets import (
     resolve_from_cache,
     validate_values,
 )
-from flokoa_controller.envtest.testing import secret_manifest
 from flokoa_controller.runtime.transform import secret_to_digest
 
 CANARY = "sk-canary-5ecret-DO-NOT-LEAK"

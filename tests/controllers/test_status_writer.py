@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from flokoa_envtest.patch import merge_patch
+from flokoa_envtest.testing import b64, secret_manifest
 
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS
 from flokoa_controller.controllers.status import NotLeading, StatusWriter
-from flokoa_controller.envtest.patch import merge_patch
-from flokoa_controller.envtest.testing import b64, secret_manifest
 from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.providers.http import ProbeHTTP

@@ -5,7 +5,7 @@
 
 `decode` measures how long the event loop stalls while a large list body is decoded on the
 loop and in a worker thread (orjson holds the GIL, so the thread is not expected to help).
-`envtest` needs `flokoa_controller.envtest.APIServer`.
+`envtest` needs `flokoa_envtest.APIServer`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ async def bench_decode() -> None:
 
 
 async def bench_envtest() -> None:
-    from flokoa_controller.envtest import APIServer
+    from flokoa_envtest import APIServer
+
     from flokoa_controller.kube.client import KubeClient
     from flokoa_controller.kube.config import load_kubeconfig
     from flokoa_controller.kube.resources import CONFIGMAPS, NAMESPACES

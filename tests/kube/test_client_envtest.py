@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from flokoa_envtest import APIServer
 
-from flokoa_controller.envtest import APIServer
 from flokoa_controller.kube.client import ClientOptions, KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import (

@@ -12,7 +12,8 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
-from flokoa_controller.envtest.testing import Cluster
+from flokoa_envtest.testing import Cluster
+
 from flokoa_controller.kube.client import ClientOptions, KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import NotFound

@@ -35,8 +35,7 @@ import pytest
 import pytest_asyncio
 import trustme
 import yaml
-
-from flokoa_controller.envtest.testing import poll_until, require_tool
+from flokoa_envtest.testing import poll_until, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "config" / "crd"
@@ -243,11 +242,12 @@ def _has_ready_condition(obj: dict[str, Any]) -> bool:
 @contextlib.asynccontextmanager
 async def start_controller(workdir: Path) -> AsyncIterator[RunningController]:
     """envtest + fake providers + demo objects + ``flokoa-controller run`` (stopped after)."""
+    from flokoa_envtest import APIServer
+    from flokoa_envtest.dev import DemoFakes, apply_objects, demo_objects
+    from flokoa_envtest.fakes import FakeOpenAI, FakeProviders
+    from flokoa_envtest.server import load_manifests
+
     from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
-    from flokoa_controller.dev import DemoFakes, apply_objects, demo_objects
-    from flokoa_controller.envtest import APIServer
-    from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProviders
-    from flokoa_controller.envtest.server import load_manifests
     from flokoa_controller.kube.client import KubeClient
     from flokoa_controller.kube.config import load_kubeconfig
     from flokoa_controller.kube.errors import AlreadyExists

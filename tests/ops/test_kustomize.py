@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from flokoa_controller.envtest.testing import kustomize_build, require_tool
+from flokoa_envtest.testing import kustomize_build, require_tool
 
 COMPONENT_LINES = ("#components:", "#  - ../components/prometheus")
 

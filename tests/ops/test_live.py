@@ -18,10 +18,10 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from flokoa_envtest.testing import poll_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from flokoa_controller.controllers.resources import MODELPROVIDERS
-from flokoa_controller.envtest.testing import poll_until
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -18,8 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-from flokoa_controller.envtest.testing import require_tool
+from flokoa_envtest.testing import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -19,9 +19,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from flokoa_envtest.testing import kustomize_build, rendered_objects
 
 from flokoa_controller.api import crdgen
-from flokoa_controller.envtest.testing import kustomize_build, rendered_objects
 from flokoa_controller.runtime.options import DEFAULT_LEADER_ELECTION_ID
 
 from .conftest import load_hack

@@ -33,8 +33,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-
-from flokoa_controller.envtest.testing import poll_until, secret_manifest
+from flokoa_envtest.testing import poll_until, secret_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,7 +165,7 @@ def test_image_contains_no_compilers_caches_or_tests(built: Built) -> None:
     assert found["pip_caches"] == []
     assert found["tests"] == [], "the test suite must not be in the image"
     assert found["installers_in_venv"] == [], "the runtime installs nothing: no pip, no setuptools"
-    # The envtest package (flokoa_controller.envtest: in-memory API server and provider fakes)
+    # The envtest package (flokoa_envtest: in-memory API server and provider fakes)
     # is still part of the distribution; once it has its own, assert its absence here too.
     config = json.loads(
         podman_run(
@@ -284,10 +283,11 @@ def _ready(obj: dict[str, Any]) -> bool:
 async def test_image_runs_against_envtest_and_stops_on_sigterm(
     built: Built, tmp_path: Path, host_env: None
 ) -> None:
+    from flokoa_envtest import APIServer
+    from flokoa_envtest.fakes import FakeProviders
+    from flokoa_envtest.server import load_manifests
+
     from flokoa_controller.controllers.resources import MODELPROVIDERS
-    from flokoa_controller.envtest import APIServer
-    from flokoa_controller.envtest.fakes import FakeProviders
-    from flokoa_controller.envtest.server import load_manifests
     from flokoa_controller.kube.client import KubeClient
     from flokoa_controller.kube.config import load_kubeconfig
     from flokoa_controller.kube.resources import NAMESPACES, SECRETS

@@ -17,9 +17,9 @@ import time
 from multiprocessing.connection import Connection
 
 import trustme
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.fakes import FakeOpenAI
 
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest.fakes import FakeOpenAI
 from flokoa_controller.providers import (
     ProbeHTTP,
     ProbeTarget,

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import trustme
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint, FakeProviders
+from flokoa_envtest.testing import closed_port
 
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeEndpoint, FakeProviders
-from flokoa_controller.envtest.testing import closed_port
 from flokoa_controller.providers import (
     AWSCredentials,
     BedrockSettings,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flokoa_controller.envtest.fakes import FakeProviders
+from flokoa_envtest.fakes import FakeProviders
+
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_model, probe_provider
 from flokoa_controller.providers.anthropic import models_url
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from flokoa_envtest.fakes import DEFAULT_ROLE_ARN, FakeProviders
 
-from flokoa_controller.envtest.fakes import DEFAULT_ROLE_ARN, FakeProviders
 from flokoa_controller.providers import (
     AWSCredentials,
     BedrockSettings,

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from flokoa_envtest.fakes import FakeProviders
 from google.auth.compute_engine import _metadata
 
-from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.providers import (
     ProbeHTTP,
     ProbeTarget,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import trustme
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.fakes import FakeOpenAI, FakeProxy
+from flokoa_envtest.testing import poll_until
 
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProxy
-from flokoa_controller.envtest.testing import poll_until
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, TLSSettings, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from flokoa_envtest.fakes import FakeProviders
+from flokoa_envtest.testing import serve_local
 
-from flokoa_controller.envtest.fakes import FakeProviders
-from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, VertexSettings, probe_provider
 from flokoa_controller.providers.ambient import AmbientBusy, AmbientExecutor
 from flokoa_controller.providers.identity import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from flokoa_envtest.fakes import FakeProviders
 
-from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_model, probe_provider
 from flokoa_controller.providers.openai import azure_deployment, azure_resource_root, models_url
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from flokoa_envtest.fakes import FakeProviders
 
-from flokoa_controller.envtest.fakes import FakeProviders
 from flokoa_controller.providers import ProbeHTTP, TLSSettings, probe_model, probe_provider
 
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from flokoa_controller.envtest.fakes import FakeOpenAI
-from flokoa_controller.envtest.server import APIServer
-from flokoa_controller.envtest.testing import poll_until
+from flokoa_envtest.fakes import FakeOpenAI
+from flokoa_envtest.server import APIServer
+from flokoa_envtest.testing import poll_until
 
 pytestmark = pytest.mark.timeout(90)
 

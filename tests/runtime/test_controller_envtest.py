@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flokoa_controller.envtest import APIServer
+from flokoa_envtest import APIServer
+
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import CONFIGMAPS, SECRETS

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flokoa_envtest import APIServer
 from prometheus_client import REGISTRY
 
-from flokoa_controller.envtest import APIServer
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import EVENTS

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from flokoa_envtest.server import APIServer
 
-from flokoa_controller.envtest.server import APIServer
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import CONFIGMAPS

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from flokoa_envtest.server import APIServer
 
-from flokoa_controller.envtest.server import APIServer
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import CONFIGMAPS

@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from flokoa_envtest.server import APIServer
 from prometheus_client import REGISTRY
 
-from flokoa_controller.envtest.server import APIServer
 from flokoa_controller.kube.client import ClientOptions, KubeClient
 from flokoa_controller.kube.config import ClusterConfig, load_kubeconfig
 from flokoa_controller.kube.resources import CONFIGMAPS

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
+from flokoa_envtest.testing import Cluster, poll_until, secret_manifest
 
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.setup import Controllers, ControllerSettings, setup_controllers
-from flokoa_controller.envtest.testing import Cluster, poll_until, secret_manifest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.errors import NotFound

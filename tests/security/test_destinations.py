@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trustme
+from flokoa_envtest.fakes import FakeOpenAI, FakeProxy
 
-from flokoa_controller.envtest.fakes import FakeOpenAI, FakeProxy
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, TLSSettings, probe_provider
 from flokoa_controller.providers.destinations import (
     DestinationNotAllowed,

@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from flokoa_envtest.fakes import FakeDNS, FakeOpenAI
+from flokoa_envtest.testing import poll_until
 
-from flokoa_controller.envtest.fakes import FakeDNS, FakeOpenAI
-from flokoa_controller.envtest.testing import poll_until
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy, probe_resolver
 

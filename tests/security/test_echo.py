@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from flokoa_envtest.dev import DEV_ALLOWED_DESTINATIONS
+from flokoa_envtest.testing import serve_local
 
 from flokoa_controller.controllers.setup import ControllerSettings
-from flokoa_controller.dev import DEV_ALLOWED_DESTINATIONS
-from flokoa_controller.envtest.testing import serve_local
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy
 from flokoa_controller.providers.result import error_detail, from_response

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from flokoa_envtest.dev import dev_settings
 
 from flokoa_controller.controllers.setup import ControllerSettings, add_flags
-from flokoa_controller.dev import dev_settings
 from flokoa_controller.providers.destinations import DestinationNotAllowed
 
 

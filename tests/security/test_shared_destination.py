@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from flokoa_envtest.testing import poll_until
 
-from flokoa_controller.envtest.testing import poll_until
 from flokoa_controller.providers import ProbeHTTP, ProbeTarget, probe_provider
 from flokoa_controller.providers.destinations import DestinationPolicy
 
