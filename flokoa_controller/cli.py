@@ -48,7 +48,6 @@ def _add_envtest_commands(sub: Any) -> None:
             ("envtest", "run the in-memory Kubernetes API server"),
         ):
             p: argparse.ArgumentParser = sub.add_parser(name, help=f"{what} (needs flokoa-envtest)")
-            p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             p.set_defaults(handler=_envtest_missing)
         return
     envtest_cli.add_operator_commands(sub)
@@ -62,7 +61,10 @@ def _envtest_missing(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # The stand-in of a command whose distribution is missing takes any arguments.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.handler is not _envtest_missing:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     code: int = args.handler(args)
     return code
 

@@ -171,7 +171,6 @@ def _add_dev_parser(subparsers: Any) -> None:
         p: argparse.ArgumentParser = subparsers.add_parser(
             "dev", help="run the operator on this API server (needs flokoa-controller)"
         )
-        p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         p.set_defaults(handler=_operator_missing)
         return
     dev.add_parser(subparsers)
@@ -202,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flokoa-envtest`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # The stand-in of a command whose distribution is missing takes any arguments.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.handler is not _operator_missing:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     code: int = args.handler(args)
     return code
