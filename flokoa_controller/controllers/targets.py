@@ -5,19 +5,18 @@
   ``secretHash`` and the reads all derive from this one list.
 - :func:`build_target` combines the spec with the validated values into a
   :class:`~flokoa_controller.providers.target.ProbeTarget`, the only thing a probe sees.
-- :func:`endpoint` is the effective API root (defaults applied) for ``status.endpoint``.
+- :func:`endpoint` is the effective API root for ``status.endpoint``: the root the probe of
+  that target calls (:func:`~flokoa_controller.providers.endpoints.api_root`, which owns the
+  defaults, the Bedrock endpoint overrides and partitions and the Vertex hosts).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from flokoa_controller.api.modelprovider import (
-    ANTHROPIC_DEFAULT_BASE_URL,
-    GEMINI_DEFAULT_BASE_URL,
-    ModelProviderSpec,
-)
+from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.secrets import Role, SecretKeyRef, ValidatedSecrets
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.identity import role_session_name
 from flokoa_controller.providers.target import (
     AWSCredentials,
@@ -70,27 +69,14 @@ def secret_names(spec: ModelProviderSpec) -> list[str]:
     return list(dict.fromkeys(ref.name for ref in secret_refs(spec)))
 
 
-def _vertex_root(location: str) -> str:
-    if location == "global":
-        return "https://aiplatform.googleapis.com"
-    return f"https://{location}-aiplatform.googleapis.com"
+_NO_SECRETS = ValidatedSecrets(secret_hash="")
+"""No Secret values: what :func:`endpoint` builds its target with (an endpoint needs none)."""
 
 
 def endpoint(spec: ModelProviderSpec) -> str:
-    """The API root the operator talks to, with the provider's defaults applied."""
-    if spec.openai is not None:
-        return spec.openai.base_url
-    if spec.anthropic is not None:
-        return spec.anthropic.base_url
-    if spec.google is not None:
-        if spec.google.base_url is not None:
-            return spec.google.base_url
-        if spec.google.vertex is not None:
-            return _vertex_root(spec.google.vertex.location)
-        return GEMINI_DEFAULT_BASE_URL
-    if spec.bedrock is not None:
-        return spec.bedrock.endpoint_url or f"https://bedrock.{spec.bedrock.region}.amazonaws.com"
-    raise ValueError("no provider block is set")  # unreachable for a validated spec
+    """The API root the probes of ``spec`` call, with the provider's defaults and the
+    operator's endpoint overrides applied (``status.endpoint``)."""
+    return api_root(_build_target(spec, _NO_SECRETS, None, ""))
 
 
 def build_target(
@@ -144,7 +130,7 @@ def _build_target(
         anthropic = spec.anthropic
         return ProbeTarget(
             kind="anthropic",
-            base_url=anthropic.base_url or ANTHROPIC_DEFAULT_BASE_URL,
+            base_url=anthropic.base_url,
             api_key=secrets.api_key,
             anthropic_version=anthropic.version,
             default_headers=headers,
