@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from flokoa_controller.api.modelprovider import ModelProviderSpec
@@ -112,30 +113,32 @@ def _build_target(
         use_system_cas=bool(tls_spec and tls_spec.use_system_cas),
         insecure_skip_verify=bool(tls_spec and tls_spec.insecure_skip_verify),
     )
-    headers = dict(spec.default_headers)
+    block = next(
+        (b for b in (spec.openai, spec.anthropic, spec.google, spec.bedrock) if b is not None),
+        None,
+    )
+    if block is None:
+        raise ValueError("no provider block is set")  # unreachable for a validated spec
+    target = functools.partial(
+        ProbeTarget,
+        api_key=secrets.api_key,
+        default_headers=dict(spec.default_headers),
+        timeout=float(timeout_seconds or block.timeout_seconds),
+        tls=tls,
+    )
     if spec.openai is not None:
-        block = spec.openai
-        return ProbeTarget(
+        openai = spec.openai
+        return target(
             kind="openai",
-            base_url=block.base_url,
-            api_key=secrets.api_key,
-            organization_id=block.organization_id,
-            project=block.project,
-            api_version=block.api_version,
-            default_headers=headers,
-            timeout=float(timeout_seconds or block.timeout_seconds),
-            tls=tls,
+            base_url=openai.base_url,
+            organization_id=openai.organization_id,
+            project=openai.project,
+            api_version=openai.api_version,
         )
     if spec.anthropic is not None:
         anthropic = spec.anthropic
-        return ProbeTarget(
-            kind="anthropic",
-            base_url=anthropic.base_url,
-            api_key=secrets.api_key,
-            anthropic_version=anthropic.version,
-            default_headers=headers,
-            timeout=float(timeout_seconds or anthropic.timeout_seconds),
-            tls=tls,
+        return target(
+            kind="anthropic", base_url=anthropic.base_url, anthropic_version=anthropic.version
         )
     if spec.google is not None:
         google = spec.google
@@ -148,37 +151,21 @@ def _build_target(
                     secrets.service_account.info if secrets.service_account else None
                 ),
             )
-        return ProbeTarget(
-            kind="google",
-            base_url=google.base_url,
-            api_key=secrets.api_key,
-            default_headers=headers,
-            timeout=float(timeout_seconds or google.timeout_seconds),
-            tls=tls,
-            vertex=vertex,
+        return target(kind="google", base_url=google.base_url, vertex=vertex)
+    assert spec.bedrock is not None
+    bedrock = spec.bedrock
+    static = None
+    if secrets.access_key_id is not None and secrets.secret_access_key is not None:
+        static = AWSCredentials(
+            access_key_id=secrets.access_key_id,
+            secret_access_key=secrets.secret_access_key,
+            session_token=secrets.session_token,
         )
-    if spec.bedrock is not None:
-        bedrock = spec.bedrock
-        static = None
-        if secrets.access_key_id is not None and secrets.secret_access_key is not None:
-            static = AWSCredentials(
-                access_key_id=secrets.access_key_id,
-                secret_access_key=secrets.secret_access_key,
-                session_token=secrets.session_token,
-            )
-        return ProbeTarget(
-            kind="bedrock",
-            base_url=bedrock.endpoint_url,
-            api_key=secrets.api_key,
-            default_headers=headers,
-            timeout=float(timeout_seconds or bedrock.timeout_seconds),
-            tls=tls,
-            bedrock=BedrockSettings(
-                region=bedrock.region,
-                role_arn=bedrock.role_arn,
-                static_credentials=static,
-                role_session_name=session_name,
-                external_id=bedrock.external_id,
-            ),
-        )
-    raise ValueError("no provider block is set")  # unreachable for a validated spec
+    settings = BedrockSettings(
+        region=bedrock.region,
+        role_arn=bedrock.role_arn,
+        static_credentials=static,
+        role_session_name=session_name,
+        external_id=bedrock.external_id,
+    )
+    return target(kind="bedrock", base_url=bedrock.endpoint_url, bedrock=settings)

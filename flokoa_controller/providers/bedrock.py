@@ -89,7 +89,8 @@ async def bedrock_get(
             return identity_failure(exc, target, subject=subject, started=started), None
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_access_key, frozen.session_token) if v)
-    result, body = await probe_json(
+    markers = MISSING_MODEL_MARKERS
+    return await probe_json(
         http,
         target,
         check,
@@ -98,9 +99,8 @@ async def bedrock_get(
         subject=subject,
         started=started,
         extra_secrets=extra,
-        missing_model_markers=MISSING_MODEL_MARKERS,
+        missing_model_markers=markers,
     )
-    return result, body
 
 
 async def _probe(
