@@ -69,7 +69,7 @@ AZURE_OPENAI_HOST_SUFFIXES: tuple[str, ...] = (
     ".cognitiveservices.azure.com",
     ".services.ai.azure.com",
 )
-"""Hosts that are Azure OpenAI endpoints (`providers.target.AZURE_HOST_SUFFIXES` is this
+"""Hosts that are Azure OpenAI endpoints (`providers.endpoints.is_azure_host` reads this
 tuple; the CRD's `serviceAccountName` rule needs it here, below the providers layer)."""
 
 # --- Secret references ----------------------------------------------------------------------

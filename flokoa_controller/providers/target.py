@@ -108,7 +108,7 @@ class AWSCredentials:
 class BedrockSettings:
     """AWS Bedrock settings.
 
-    - `region`: signing region and default endpoint `https://bedrock.{region}.amazonaws.com`.
+    - `region`: signing region and default endpoint (`endpoints.bedrock_endpoint`).
     - `role_arn`: assume this role (STS AssumeRole) on top of the source credentials.
     - `static_credentials`: keys from a Secret; None means botocore's default chain
       (environment, IRSA web identity, EKS Pod Identity, shared config, IMDS).
