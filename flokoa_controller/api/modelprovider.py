@@ -47,7 +47,7 @@ from flokoa_controller.api.common import (
     TimeoutSeconds,
 )
 from flokoa_controller.api.meta import MODEL_PROVIDER
-from flokoa_controller.api.rules import PresenceRule, Rule, cel_string, matches
+from flokoa_controller.api.rules import PresenceRule, Rule, cel_string, exclusive, matches
 
 DEFAULT_TIMEOUT_SECONDS = 60
 """Probe timeout when a provider block does not set `timeoutSeconds` (before the operator's cap)."""
@@ -69,7 +69,7 @@ AZURE_OPENAI_HOST_SUFFIXES: tuple[str, ...] = (
     ".cognitiveservices.azure.com",
     ".services.ai.azure.com",
 )
-"""Hosts that are Azure OpenAI endpoints (`providers.target.AZURE_HOST_SUFFIXES` is this
+"""Hosts that are Azure OpenAI endpoints (`providers.endpoints.is_azure_host` reads this
 tuple; the CRD's `serviceAccountName` rule needs it here, below the providers layer)."""
 
 # --- Secret references ----------------------------------------------------------------------
@@ -404,43 +404,30 @@ GEMINI_API_KEY_RULE: Rule[ModelProviderSpec] = Rule(
 )
 """The Gemini API authenticates with an API key."""
 
-VERTEX_NO_API_KEY_RULE: Rule[ModelProviderSpec] = Rule(
-    rule="!has(self.google) || !has(self.google.vertex) || !has(self.apiKeySecretRef)",
-    message=(
+VERTEX_NO_API_KEY_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("google", "google.vertex", "apiKeySecretRef"),
+    (
         "apiKeySecretRef must not be set with google.vertex: Vertex AI authenticates with "
         "OAuth2 (vertex.serviceAccountKeySecretRef or workload identity)"
     ),
-    check=lambda s: s.google is None or s.google.vertex is None or s.api_key_secret_ref is None,
     field_path=".apiKeySecretRef",
-    reason="FieldValueForbidden",
 )
 """A key that would be silently ignored is refused rather than mislead."""
 
-BEDROCK_KEY_OR_SIGV4_RULE: Rule[ModelProviderSpec] = Rule(
-    rule=(
-        "!has(self.bedrock) || !has(self.apiKeySecretRef) || "
-        "!has(self.bedrock.credentialsSecretRef)"
-    ),
-    message=(
+BEDROCK_KEY_OR_SIGV4_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("bedrock", "apiKeySecretRef", "bedrock.credentialsSecretRef"),
+    (
         "apiKeySecretRef (a Bedrock API key) and bedrock.credentialsSecretRef (SigV4 access "
         "keys) are mutually exclusive"
     ),
-    check=lambda s: (
-        s.bedrock is None
-        or s.api_key_secret_ref is None
-        or s.bedrock.credentials_secret_ref is None
-    ),
     field_path=".apiKeySecretRef",
-    reason="FieldValueForbidden",
 )
 """One credential per provider: the operator never has to pick one silently."""
 
-BEDROCK_KEY_NO_ROLE_RULE: Rule[ModelProviderSpec] = Rule(
-    rule="!has(self.bedrock) || !has(self.apiKeySecretRef) || !has(self.bedrock.roleARN)",
-    message="bedrock.roleARN needs SigV4 credentials: it cannot be used with apiKeySecretRef",
-    check=lambda s: s.bedrock is None or s.api_key_secret_ref is None or s.bedrock.role_arn is None,
+BEDROCK_KEY_NO_ROLE_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("bedrock", "apiKeySecretRef", "bedrock.roleARN"),
+    "bedrock.roleARN needs SigV4 credentials: it cannot be used with apiKeySecretRef",
     field_path=".apiKeySecretRef",
-    reason="FieldValueForbidden",
 )
 """A bearer API key cannot assume an IAM role."""
 
@@ -471,51 +458,30 @@ SERVICE_ACCOUNT_PROVIDER_RULE: Rule[ModelProviderSpec] = Rule(
 )
 """OpenAI, Anthropic and the Gemini API accept API keys only."""
 
-SERVICE_ACCOUNT_NO_API_KEY_RULE: Rule[ModelProviderSpec] = Rule(
-    rule="!has(self.serviceAccountName) || !has(self.apiKeySecretRef)",
-    message="serviceAccountName and apiKeySecretRef are mutually exclusive: pick one credential",
-    check=lambda s: s.service_account_name is None or s.api_key_secret_ref is None,
+SERVICE_ACCOUNT_NO_API_KEY_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("serviceAccountName", "apiKeySecretRef"),
+    "serviceAccountName and apiKeySecretRef are mutually exclusive: pick one credential",
     field_path=".serviceAccountName",
-    reason="FieldValueForbidden",
 )
 """One credential per provider: the operator never has to pick one silently."""
 
-SERVICE_ACCOUNT_NO_AWS_KEYS_RULE: Rule[ModelProviderSpec] = Rule(
-    rule=(
-        "!has(self.serviceAccountName) || !has(self.bedrock) || "
-        "!has(self.bedrock.credentialsSecretRef)"
-    ),
-    message=(
+SERVICE_ACCOUNT_NO_AWS_KEYS_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("serviceAccountName", "bedrock", "bedrock.credentialsSecretRef"),
+    (
         "serviceAccountName and bedrock.credentialsSecretRef are mutually exclusive: "
         "pick one credential"
     ),
-    check=lambda s: (
-        s.service_account_name is None
-        or s.bedrock is None
-        or s.bedrock.credentials_secret_ref is None
-    ),
     field_path=".serviceAccountName",
-    reason="FieldValueForbidden",
 )
 """Static AWS keys and a workload identity are two credentials for the same cloud."""
 
-SERVICE_ACCOUNT_NO_GOOGLE_KEY_RULE: Rule[ModelProviderSpec] = Rule(
-    rule=(
-        "!has(self.serviceAccountName) || !has(self.google) || !has(self.google.vertex) || "
-        "!has(self.google.vertex.serviceAccountKeySecretRef)"
-    ),
-    message=(
+SERVICE_ACCOUNT_NO_GOOGLE_KEY_RULE: Rule[ModelProviderSpec] = exclusive(
+    ("serviceAccountName", "google", "google.vertex", "google.vertex.serviceAccountKeySecretRef"),
+    (
         "serviceAccountName and google.vertex.serviceAccountKeySecretRef are mutually "
         "exclusive: pick one credential"
     ),
-    check=lambda s: (
-        s.service_account_name is None
-        or s.google is None
-        or s.google.vertex is None
-        or s.google.vertex.service_account_key_secret_ref is None
-    ),
     field_path=".serviceAccountName",
-    reason="FieldValueForbidden",
 )
 """A service-account key and a workload identity are two credentials for the same cloud."""
 

@@ -164,6 +164,37 @@ class PresenceRule:
                 raise PydanticCustomError(RULE_ERROR_TYPE, self.message)
 
 
+def _json_field(value: Any, json_name: str) -> Any:
+    """The value of the field of pydantic model `value` whose JSON name is `json_name`."""
+    for name, info in type(value).model_fields.items():
+        if (info.alias or name) == json_name:
+            return getattr(value, name)
+    raise KeyError(json_name)
+
+
+def _present(value: Any, path: str) -> bool:
+    """Whether the dotted JSON `path` is set (not None) under `value` (CEL's `has`)."""
+    for json_name in path.split("."):
+        if value is None:
+            return False
+        value = _json_field(value, json_name)
+    return value is not None
+
+
+def exclusive(
+    paths: tuple[str, ...], message: str, *, field_path: str, reason: Reason = "FieldValueForbidden"
+) -> Rule[T]:
+    """A rule that forbids the dotted JSON `paths` all at once: CEL
+    `!has(self.A) || !has(self.B) || ...` (in the order given) and its Python check."""
+    return Rule(
+        rule=" || ".join(f"!has(self.{path})" for path in paths),
+        message=message,
+        check=lambda value: not all(_present(value, path) for path in paths),
+        field_path=field_path,
+        reason=reason,
+    )
+
+
 def add_rules(json_schema: JsonSchemaValue, rules: Iterable[Rule[Any] | PresenceRule]) -> None:
     """Append ``rules`` to the ``x-kubernetes-validations`` of a JSON schema node."""
     entries = json_schema.setdefault("x-kubernetes-validations", [])

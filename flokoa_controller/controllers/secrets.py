@@ -41,6 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from flokoa_controller.controllers.conditions import Reason
+from flokoa_controller.runtime.meta import uid_of
 from flokoa_controller.runtime.transform import DIGEST_FIELD, data_digests, secret_data
 
 __all__ = [
@@ -196,12 +197,6 @@ def secret_hash(entries: Iterable[tuple[SecretKeyRef, str, str]]) -> str:
     return h.hexdigest()
 
 
-def _uid_of(secret: Mapping[str, Any]) -> str:
-    metadata = secret.get("metadata")
-    uid = metadata.get("uid") if isinstance(metadata, Mapping) else None
-    return uid if isinstance(uid, str) else ""
-
-
 def resolve_from_cache(
     namespace: str,
     refs: Sequence[SecretKeyRef],
@@ -225,7 +220,7 @@ def resolve_from_cache(
                 ref,
             )
             continue
-        uid = _uid_of(cached)
+        uid = uid_of(cached)
         digest = digests.get(ref.key)
         if not isinstance(digest, str):
             entries.append((ref, uid, _MISSING_KEY))
@@ -293,7 +288,7 @@ async def fetch_values(
                 ref,
             )
         raw = data[ref.key]
-        entries.append((ref, _uid_of(secret), data_digests({ref.key: raw})[ref.key]))
+        entries.append((ref, uid_of(secret), data_digests({ref.key: raw})[ref.key]))
         decoded = _decode(raw)
         if decoded is None:
             return _invalid(namespace, ref, "is not valid base64")

@@ -14,13 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from flokoa_controller.runtime.meta import uid_of as uid_of
+
 T = TypeVar("T")
-
-
-def uid_of(obj: Mapping[str, Any]) -> str:
-    """``obj``'s ``metadata.uid`` ("" when unset)."""
-    metadata = obj.get("metadata")
-    return str(metadata.get("uid") or "") if isinstance(metadata, Mapping) else ""
 
 
 class SpecCache(Generic[T]):

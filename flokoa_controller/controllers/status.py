@@ -33,6 +33,8 @@ from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.informer import DeletedFinalStateUnknown, EventHandler
+from flokoa_controller.runtime.meta import metadata_of
+from flokoa_controller.runtime.meta import resource_version_of as _rv
 from flokoa_controller.runtime.store import Store, key_of
 from flokoa_controller.runtime.transform import strip_managed_fields
 
@@ -93,12 +95,6 @@ def status_patch(
     return patch or None
 
 
-def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``obj``'s ``metadata`` (empty when it is missing or not an object)."""
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, Mapping) else {}
-
-
 def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``obj``'s ``status`` (empty when it is missing or not an object)."""
     status = obj.get("status")
@@ -108,10 +104,6 @@ def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def generation_of(obj: Mapping[str, Any]) -> int:
     """``obj``'s ``metadata.generation`` (0 when unset)."""
     return int(metadata_of(obj).get("generation") or 0)
-
-
-def _rv(obj: Mapping[str, Any]) -> str:
-    return str(metadata_of(obj).get("resourceVersion") or "")
 
 
 def _newer(candidate: str, than: str) -> bool:

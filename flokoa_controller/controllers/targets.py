@@ -5,19 +5,19 @@
   ``secretHash`` and the reads all derive from this one list.
 - :func:`build_target` combines the spec with the validated values into a
   :class:`~flokoa_controller.providers.target.ProbeTarget`, the only thing a probe sees.
-- :func:`endpoint` is the effective API root (defaults applied) for ``status.endpoint``.
+- :func:`endpoint` is the effective API root for ``status.endpoint``: the root the probe of
+  that target calls (:func:`~flokoa_controller.providers.endpoints.api_root`, which owns the
+  defaults, the Bedrock endpoint overrides and partitions and the Vertex hosts).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
-from flokoa_controller.api.modelprovider import (
-    ANTHROPIC_DEFAULT_BASE_URL,
-    GEMINI_DEFAULT_BASE_URL,
-    ModelProviderSpec,
-)
+from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.secrets import Role, SecretKeyRef, ValidatedSecrets
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.identity import role_session_name
 from flokoa_controller.providers.target import (
     AWSCredentials,
@@ -70,27 +70,14 @@ def secret_names(spec: ModelProviderSpec) -> list[str]:
     return list(dict.fromkeys(ref.name for ref in secret_refs(spec)))
 
 
-def _vertex_root(location: str) -> str:
-    if location == "global":
-        return "https://aiplatform.googleapis.com"
-    return f"https://{location}-aiplatform.googleapis.com"
+_NO_SECRETS = ValidatedSecrets(secret_hash="")
+"""No Secret values: what :func:`endpoint` builds its target with (an endpoint needs none)."""
 
 
 def endpoint(spec: ModelProviderSpec) -> str:
-    """The API root the operator talks to, with the provider's defaults applied."""
-    if spec.openai is not None:
-        return spec.openai.base_url
-    if spec.anthropic is not None:
-        return spec.anthropic.base_url
-    if spec.google is not None:
-        if spec.google.base_url is not None:
-            return spec.google.base_url
-        if spec.google.vertex is not None:
-            return _vertex_root(spec.google.vertex.location)
-        return GEMINI_DEFAULT_BASE_URL
-    if spec.bedrock is not None:
-        return spec.bedrock.endpoint_url or f"https://bedrock.{spec.bedrock.region}.amazonaws.com"
-    raise ValueError("no provider block is set")  # unreachable for a validated spec
+    """The API root the probes of ``spec`` call, with the provider's defaults and the
+    operator's endpoint overrides applied (``status.endpoint``)."""
+    return api_root(_build_target(spec, _NO_SECRETS, None, ""))
 
 
 def build_target(
@@ -126,30 +113,32 @@ def _build_target(
         use_system_cas=bool(tls_spec and tls_spec.use_system_cas),
         insecure_skip_verify=bool(tls_spec and tls_spec.insecure_skip_verify),
     )
-    headers = dict(spec.default_headers)
+    block = next(
+        (b for b in (spec.openai, spec.anthropic, spec.google, spec.bedrock) if b is not None),
+        None,
+    )
+    if block is None:
+        raise ValueError("no provider block is set")  # unreachable for a validated spec
+    target = functools.partial(
+        ProbeTarget,
+        api_key=secrets.api_key,
+        default_headers=dict(spec.default_headers),
+        timeout=float(timeout_seconds or block.timeout_seconds),
+        tls=tls,
+    )
     if spec.openai is not None:
-        block = spec.openai
-        return ProbeTarget(
+        openai = spec.openai
+        return target(
             kind="openai",
-            base_url=block.base_url,
-            api_key=secrets.api_key,
-            organization_id=block.organization_id,
-            project=block.project,
-            api_version=block.api_version,
-            default_headers=headers,
-            timeout=float(timeout_seconds or block.timeout_seconds),
-            tls=tls,
+            base_url=openai.base_url,
+            organization_id=openai.organization_id,
+            project=openai.project,
+            api_version=openai.api_version,
         )
     if spec.anthropic is not None:
         anthropic = spec.anthropic
-        return ProbeTarget(
-            kind="anthropic",
-            base_url=anthropic.base_url or ANTHROPIC_DEFAULT_BASE_URL,
-            api_key=secrets.api_key,
-            anthropic_version=anthropic.version,
-            default_headers=headers,
-            timeout=float(timeout_seconds or anthropic.timeout_seconds),
-            tls=tls,
+        return target(
+            kind="anthropic", base_url=anthropic.base_url, anthropic_version=anthropic.version
         )
     if spec.google is not None:
         google = spec.google
@@ -162,37 +151,21 @@ def _build_target(
                     secrets.service_account.info if secrets.service_account else None
                 ),
             )
-        return ProbeTarget(
-            kind="google",
-            base_url=google.base_url,
-            api_key=secrets.api_key,
-            default_headers=headers,
-            timeout=float(timeout_seconds or google.timeout_seconds),
-            tls=tls,
-            vertex=vertex,
+        return target(kind="google", base_url=google.base_url, vertex=vertex)
+    assert spec.bedrock is not None
+    bedrock = spec.bedrock
+    static = None
+    if secrets.access_key_id is not None and secrets.secret_access_key is not None:
+        static = AWSCredentials(
+            access_key_id=secrets.access_key_id,
+            secret_access_key=secrets.secret_access_key,
+            session_token=secrets.session_token,
         )
-    if spec.bedrock is not None:
-        bedrock = spec.bedrock
-        static = None
-        if secrets.access_key_id is not None and secrets.secret_access_key is not None:
-            static = AWSCredentials(
-                access_key_id=secrets.access_key_id,
-                secret_access_key=secrets.secret_access_key,
-                session_token=secrets.session_token,
-            )
-        return ProbeTarget(
-            kind="bedrock",
-            base_url=bedrock.endpoint_url,
-            api_key=secrets.api_key,
-            default_headers=headers,
-            timeout=float(timeout_seconds or bedrock.timeout_seconds),
-            tls=tls,
-            bedrock=BedrockSettings(
-                region=bedrock.region,
-                role_arn=bedrock.role_arn,
-                static_credentials=static,
-                role_session_name=session_name,
-                external_id=bedrock.external_id,
-            ),
-        )
-    raise ValueError("no provider block is set")  # unreachable for a validated spec
+    settings = BedrockSettings(
+        region=bedrock.region,
+        role_arn=bedrock.role_arn,
+        static_credentials=static,
+        role_session_name=session_name,
+        external_id=bedrock.external_id,
+    )
+    return target(kind="bedrock", base_url=bedrock.endpoint_url, bedrock=settings)

@@ -7,11 +7,12 @@ The model check reports the dated ID an alias resolves to (`ProbeResult.model`).
 
 from __future__ import annotations
 
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.models import with_resolved_id
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import ProbeResult
-from flokoa_controller.providers.target import DEFAULT_ANTHROPIC_BASE_URL, ProbeTarget
+from flokoa_controller.providers.target import ProbeTarget
 
 
 def _headers(target: ProbeTarget) -> dict[str, str]:
@@ -23,7 +24,7 @@ def _headers(target: ProbeTarget) -> dict[str, str]:
 
 def models_url(target: ProbeTarget, model: str | None = None) -> str:
     """The list URL (`model` None) or the get-model URL for `target`."""
-    base = (target.base_url or DEFAULT_ANTHROPIC_BASE_URL).rstrip("/")
+    base = api_root(target).rstrip("/")
     if not base.endswith("/v1"):
         base += "/v1"
     return join_url(base, "models") if model is None else join_url(base, "models", model)

@@ -7,8 +7,9 @@ in namespaces the administrator allows, the operator's ambient chain (botocore's
 chain, on the bounded ambient executor), optionally followed by an STS `AssumeRole` into
 `role_arn` (role chaining, named after the ModelProvider). STS calls are Query POSTs through
 `ProbeHTTP` to the regional STS endpoint or the operator's `AWS_ENDPOINT_URL_STS`. The
-Bedrock endpoint is `ProbeTarget.base_url`, else the operator's `AWS_ENDPOINT_URL_BEDROCK` /
-`AWS_ENDPOINT_URL`, else `https://bedrock.{region}.amazonaws.com`.
+Bedrock endpoint is `endpoints.bedrock_endpoint`: `ProbeTarget.base_url`, else the operator's
+`AWS_ENDPOINT_URL_BEDROCK` / `AWS_ENDPOINT_URL`, else `https://bedrock.{region}.amazonaws.com`
+(`.amazonaws.com.cn` in the `cn-` regions).
 
 The request is signed with botocore's `SigV4Auth` (service `bedrock`; CPU only, on the event
 loop) and sent through `ProbeHTTP`, so the provider's TLS settings, proxies and default
@@ -27,6 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.http import ProbeHTTP, build_headers
 from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.probe import join_url, probe_json
@@ -53,21 +55,6 @@ def _settings(target: ProbeTarget) -> BedrockSettings:
     return target.bedrock
 
 
-def resolve_endpoint(target: ProbeTarget, http: ProbeHTTP) -> str:
-    """`endpointURL`, else the operator's `AWS_ENDPOINT_URL_BEDROCK`/`AWS_ENDPOINT_URL`,
-    else Bedrock's public endpoint for the region."""
-    if target.base_url:
-        return target.base_url
-    endpoints = http.identity.settings.bedrock_endpoints()
-    return endpoints[0] if endpoints else default_endpoint(_settings(target).region)
-
-
-def default_endpoint(region: str) -> str:
-    """Bedrock's public endpoint for `region` (what botocore resolves without overrides)."""
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://bedrock.{region}.{suffix}"
-
-
 def sign(target: ProbeTarget, url: str, credentials: AWSCredentials) -> dict[str, str]:
     """SigV4 headers for `GET url` (default headers included in the signature; CPU only)."""
     settings = _settings(target)
@@ -90,7 +77,7 @@ async def bedrock_get(
     """One authenticated control-plane GET of `{endpoint}/{segments}` (SigV4, or the API
     key as Bearer) and the JSON object of a successful answer."""
     started = time.monotonic()
-    url = join_url(resolve_endpoint(target, http), *segments)
+    url = join_url(api_root(target), *segments)
     if target.api_key:
         headers = {"Authorization": f"Bearer {target.api_key}"}
         extra: tuple[str, ...] = ()
@@ -102,7 +89,8 @@ async def bedrock_get(
             return identity_failure(exc, target, subject=subject, started=started), None
         headers = sign(target, url, frozen)
         extra = tuple(v for v in (frozen.secret_access_key, frozen.session_token) if v)
-    result, body = await probe_json(
+    markers = MISSING_MODEL_MARKERS
+    return await probe_json(
         http,
         target,
         check,
@@ -111,9 +99,8 @@ async def bedrock_get(
         subject=subject,
         started=started,
         extra_secrets=extra,
-        missing_model_markers=MISSING_MODEL_MARKERS,
+        missing_model_markers=markers,
     )
-    return result, body
 
 
 async def _probe(

@@ -91,42 +91,55 @@ def foundation_model_id(model: str) -> str:
     return model
 
 
+_AVAILABILITY_ADVICE: dict[str, tuple[Reason, str]] = {
+    "regionAvailability": (
+        Reason.MODEL_NOT_OFFERED_IN_REGION,
+        "{subject} is not offered in region {region} (regionAvailability {word})",
+    ),
+    "authorizationStatus": (
+        Reason.MODEL_ACCESS_NOT_GRANTED,
+        "{subject} exists but this account has no access to it "
+        "(authorizationStatus {word}): request model access in the Bedrock "
+        "console, or allow the identity to use the model",
+    ),
+    "entitlementAvailability": (
+        Reason.MODEL_ACCESS_NOT_GRANTED,
+        "{subject} exists but this account is not entitled to it "
+        "(entitlementAvailability {word}): request model access in the Bedrock "
+        "console",
+    ),
+    "agreementAvailability.status": (
+        Reason.MODEL_AGREEMENT_NOT_ACCEPTED,
+        "{subject} exists but its offer agreement is not accepted "
+        "(agreementAvailability.status {word}): accept the model's EULA in the "
+        "Bedrock console's model access page",
+    ),
+}
+"""GetFoundationModelAvailability's fields, in the order they are judged: the reason and the
+message (`{subject}`, `{region}`, `{word}`) when one holds a word other than the allowed one."""
+
+
 def availability_verdict(
     body: dict[str, Any], subject: str, region: str
 ) -> tuple[Reason, str] | None:
     """The reason GetFoundationModelAvailability's answer forbids using the model, with a
     message quoting the field and its word; None when the answer allows it."""
-    offered = clean_word(body.get("regionAvailability"))
-    if offered is not None and offered != "AVAILABLE":
-        return (
-            Reason.MODEL_NOT_OFFERED_IN_REGION,
-            f"{subject} is not offered in region {region} (regionAvailability {offered})",
-        )
-    authorization = clean_word(body.get("authorizationStatus"))
-    if authorization is not None and authorization != "AUTHORIZED":
-        return (
-            Reason.MODEL_ACCESS_NOT_GRANTED,
-            f"{subject} exists but this account has no access to it "
-            f"(authorizationStatus {authorization}): request model access in the Bedrock "
-            "console, or allow the identity to use the model",
-        )
-    entitlement = clean_word(body.get("entitlementAvailability"))
-    if entitlement is not None and entitlement != "AVAILABLE":
-        return (
-            Reason.MODEL_ACCESS_NOT_GRANTED,
-            f"{subject} exists but this account is not entitled to it "
-            f"(entitlementAvailability {entitlement}): request model access in the Bedrock "
-            "console",
-        )
     agreement = body.get("agreementAvailability")
-    status = clean_word(agreement.get("status")) if isinstance(agreement, dict) else None
-    if status is not None and status != "AVAILABLE":
-        return (
-            Reason.MODEL_AGREEMENT_NOT_ACCEPTED,
-            f"{subject} exists but its offer agreement is not accepted "
-            f"(agreementAvailability.status {status}): accept the model's EULA in the "
-            "Bedrock console's model access page",
-        )
+    words = (
+        ("regionAvailability", body.get("regionAvailability"), "AVAILABLE"),
+        ("authorizationStatus", body.get("authorizationStatus"), "AUTHORIZED"),
+        ("entitlementAvailability", body.get("entitlementAvailability"), "AVAILABLE"),
+        (
+            "agreementAvailability.status",
+            agreement.get("status") if isinstance(agreement, dict) else None,
+            "AVAILABLE",
+        ),
+    )
+    for field, value, allowed in words:
+        word = clean_word(value)
+        if word is not None and word != allowed:
+            reason, advice = _AVAILABILITY_ADVICE[field]
+            return reason, advice.format(subject=subject, region=region, word=word)
     return None
 
 

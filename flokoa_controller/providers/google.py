@@ -25,7 +25,7 @@ Nothing is sent when the identity policy refuses the target (`check_identity`).
   `anthropic/claude-...` or the full `publishers/{publisher}/models/{model}` name.
 
 `{base}` is `base_url`, else `https://{location}-aiplatform.googleapis.com`
-(`https://aiplatform.googleapis.com` for `global`).
+(`https://aiplatform.googleapis.com` for `global`): `endpoints.api_root`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ import logging
 import time
 from typing import Any
 
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import CLOUD_PLATFORM_SCOPE as CLOUD_PLATFORM_SCOPE
 from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, failure
-from flokoa_controller.providers.target import DEFAULT_GEMINI_BASE_URL, ProbeTarget
+from flokoa_controller.providers.target import ProbeTarget
 
 VERTEX_PROBE_MODEL = "gemini-2.0-flash-001"
 """Publisher model fetched by the provider probe when the location is `global`."""
@@ -73,7 +74,7 @@ class CredentialError(Exception):
 
 
 def _gemini_base(target: ProbeTarget) -> str:
-    base = (target.base_url or DEFAULT_GEMINI_BASE_URL).rstrip("/")
+    base = api_root(target).rstrip("/")
     last = base.rsplit("/", 1)[-1]
     if last.startswith("v1"):
         return base
@@ -97,13 +98,8 @@ def _gemini_headers(target: ProbeTarget) -> dict[str, str]:
 
 def vertex_base(target: ProbeTarget) -> str:
     """The Vertex AI API root for `target`."""
-    if target.base_url:
-        return target.base_url.rstrip("/")
-    assert target.vertex is not None
-    location = target.vertex.location
-    if location == "global":
-        return "https://aiplatform.googleapis.com"
-    return f"https://{location}-aiplatform.googleapis.com"
+    assert target.base_url or target.vertex is not None
+    return api_root(target).rstrip("/")
 
 
 def publisher_model(model: str) -> tuple[str, str]:

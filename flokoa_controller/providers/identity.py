@@ -53,9 +53,16 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from flokoa_controller.providers.ambient import AmbientBusy, AmbientExecutor
+from flokoa_controller.providers.endpoints import (
+    AWS_DOMAIN,
+    AWS_DOMAIN_CN,
+    VERTEX_HOST,
+    bedrock_endpoint_overrides,
+    is_azure_host,
+    sts_endpoint,
+)
 from flokoa_controller.providers.result import ProbeResult, Reason, failure
 from flokoa_controller.providers.target import (
-    AZURE_HOST_SUFFIXES,
     AmbientIdentity,
     AWSCredentials,
     ProbeTarget,
@@ -196,10 +203,6 @@ class IdentitySettings:
     aws_sts_endpoint: str | None = None
     """STS endpoint; unset: the operator's `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`
     (read at use, like botocore), else regional STS. Never from a tenant."""
-    aws_endpoints: tuple[str, ...] | None = None
-    """Bedrock endpoints of the administrator; unset: the operator's
-    `AWS_ENDPOINT_URL_BEDROCK` / `AWS_ENDPOINT_URL` (read at use). Identity-derived
-    credentials may go there, and the first is the default Bedrock endpoint."""
 
     def sts_override(self) -> str | None:
         """The STS endpoint the administrator set (flag or environment), if any."""
@@ -209,15 +212,6 @@ class IdentitySettings:
             or env.get("AWS_ENDPOINT_URL_STS")
             or env.get("AWS_ENDPOINT_URL")
             or None
-        )
-
-    def bedrock_endpoints(self) -> tuple[str, ...]:
-        """The Bedrock endpoints the administrator set (flag or environment)."""
-        if self.aws_endpoints is not None:
-            return self.aws_endpoints
-        env = os.environ
-        return tuple(
-            v for v in (env.get("AWS_ENDPOINT_URL_BEDROCK"), env.get("AWS_ENDPOINT_URL")) if v
         )
 
 
@@ -281,10 +275,6 @@ def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-_VERTEX_HOST = re.compile(r"^([a-z][a-z0-9-]{0,62}-)?aiplatform\.googleapis\.com$")
-"""Vertex AI's API hosts: `aiplatform.googleapis.com` and `LOCATION-aiplatform...`."""
-
-
 def _bedrock_host(region: str) -> re.Pattern[str]:
     """Bedrock's control-plane hosts in `region`: the public (and FIPS) endpoint and VPC
     interface endpoints — nothing else under amazonaws.com (S3 website buckets live there
@@ -292,7 +282,7 @@ def _bedrock_host(region: str) -> re.Pattern[str]:
     r = re.escape(region)
     return re.compile(
         rf"^(bedrock(-fips)?\.{r}|vpce-[a-z0-9-]+\.bedrock\.{r}\.vpce)"
-        r"\.amazonaws\.com(\.cn)?$"
+        rf"\.({re.escape(AWS_DOMAIN)}|{re.escape(AWS_DOMAIN_CN)})$"
     )
 
 
@@ -302,12 +292,12 @@ def provider_api_host(target: ProbeTarget, url: str) -> bool:
     if scheme != "https" or not host:
         return False
     if target.flavor == "vertex":
-        return bool(_VERTEX_HOST.match(host))
+        return bool(VERTEX_HOST.match(host))
     if target.kind == "bedrock":
         region = target.bedrock.region if target.bedrock is not None else ""
         return bool(region) and bool(_bedrock_host(region).match(host))
     if target.flavor in ("azure-classic", "azure-v1"):
-        return host.endswith(AZURE_HOST_SUFFIXES)
+        return is_azure_host(url)
     return False
 
 
@@ -319,7 +309,7 @@ def identity_host_allowed(target: ProbeTarget, url: str, settings: IdentitySetti
     if _host_matches(host, settings.allowed_hosts):
         return True
     return target.kind == "bedrock" and any(
-        _host_of(e)[1] == host for e in settings.bedrock_endpoints()
+        _host_of(e)[1] == host for e in bedrock_endpoint_overrides()
     )
 
 
@@ -855,13 +845,7 @@ class IdentityBroker:
 
     def sts_endpoint(self, region: str, regional: bool = True) -> str:
         """The STS endpoint: the operator's `AWS_ENDPOINT_URL_STS`, else by region."""
-        override = self.settings.sts_override()
-        if override:
-            return override
-        if not regional:
-            return "https://sts.amazonaws.com"
-        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-        return f"https://sts.{region}.{suffix}"
+        return sts_endpoint(region, regional, self.settings.sts_override())
 
     async def aws_credentials(
         self, target: ProbeTarget, http: ProbeHTTP, fresh: bool

@@ -32,6 +32,7 @@ import time
 from dataclasses import replace
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
+from flokoa_controller.providers.endpoints import api_root
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.identity import IdentityError, check_identity, identity_failure
 from flokoa_controller.providers.models import with_resolved_id
@@ -39,7 +40,6 @@ from flokoa_controller.providers.probe import join_url, probe_get, probe_json
 from flokoa_controller.providers.result import Check, ProbeResult, Reason, redact_url
 from flokoa_controller.providers.target import (
     DEFAULT_AZURE_API_VERSION,
-    DEFAULT_OPENAI_BASE_URL,
     ProbeTarget,
     header_value,
 )
@@ -84,7 +84,7 @@ def _headers(target: ProbeTarget) -> dict[str, str]:
 def models_url(target: ProbeTarget, model: str | None = None) -> str:
     """The list URL (`model` None) or the get-model URL for `target`."""
     segments = ("models",) if model is None else ("models", model)
-    base = target.base_url or DEFAULT_OPENAI_BASE_URL
+    base = api_root(target)
     version = azure_api_version(target) if target.flavor.startswith("azure") else None
     query = urlencode({"api-version": version}) if version else ""
     if target.flavor == "azure-classic":

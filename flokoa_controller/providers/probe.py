@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 import orjson
@@ -32,36 +32,34 @@ def join_url(base: str, *segments: str, query: str = "") -> str:
     return f"{url}?{query}" if query else url
 
 
+class ProbeOptions(TypedDict, total=False):
+    """What `probe_get`/`probe_json` take besides the request itself (all optional).
+
+    - `subject`: what the check is about in messages (e.g. `model "gpt-4o"`).
+    - `started`: a `time.monotonic()` value, so the duration includes credential acquisition.
+    - `extra_secrets`: short-lived secrets (tokens) to scrub besides the target's own.
+    - `invalid_key_markers` / `missing_model_markers`: body fragments that mean a bad key /
+      an unknown model on an otherwise ambiguous answer.
+    """
+
+    subject: str
+    started: float | None
+    extra_secrets: tuple[str, ...]
+    invalid_key_markers: tuple[bytes, ...]
+    missing_model_markers: tuple[bytes, ...]
+
+
 async def probe_get(
     http: ProbeHTTP,
     target: ProbeTarget,
     check: Check,
     url: str,
     headers: Mapping[str, str],
-    *,
-    subject: str = "",
-    started: float | None = None,
-    extra_secrets: tuple[str, ...] = (),
-    invalid_key_markers: tuple[bytes, ...] = (),
-    missing_model_markers: tuple[bytes, ...] = (),
+    **options: Unpack[ProbeOptions],
 ) -> ProbeResult:
-    """GET `url` with `headers` for `target` and map the outcome to a `ProbeResult`.
-
-    `started` (a `time.monotonic()` value) lets the duration include credential acquisition;
-    `extra_secrets` are short-lived secrets (tokens) to scrub besides the target's own.
-    """
-    result, _body = await probe_json(
-        http,
-        target,
-        check,
-        url,
-        headers,
-        subject=subject,
-        started=started,
-        extra_secrets=extra_secrets,
-        invalid_key_markers=invalid_key_markers,
-        missing_model_markers=missing_model_markers,
-    )
+    """GET `url` with `headers` for `target` and map the outcome to a `ProbeResult`
+    (`options`: see `ProbeOptions`)."""
+    result, _body = await probe_json(http, target, check, url, headers, **options)
     return result
 
 
@@ -74,16 +72,13 @@ async def probe_json(
     *,
     method: str = "GET",
     data: bytes | None = None,
-    subject: str = "",
-    started: float | None = None,
-    extra_secrets: tuple[str, ...] = (),
-    invalid_key_markers: tuple[bytes, ...] = (),
-    missing_model_markers: tuple[bytes, ...] = (),
+    **options: Unpack[ProbeOptions],
 ) -> tuple[ProbeResult, dict[str, Any] | None]:
     """`probe_get` for any method (a `data` body is sent as JSON), also returning the
     parsed JSON object of a successful answer (None otherwise), for checks that read it."""
+    started = options.get("started")
     start = time.monotonic() if started is None else started
-    secrets = (*target.secret_values(), *extra_secrets)
+    secrets = (*target.secret_values(), *options.get("extra_secrets", ()))
     sent = dict(headers)
     if data is not None:
         sent.setdefault("Content-Type", "application/json")
@@ -105,10 +100,10 @@ async def probe_json(
         body=response.body,
         duration=time.monotonic() - start,
         secrets=secrets,
-        subject=subject,
+        subject=options.get("subject", ""),
         location=_header(response.headers, "location"),
-        invalid_key_markers=invalid_key_markers,
-        missing_model_markers=missing_model_markers,
+        invalid_key_markers=options.get("invalid_key_markers", ()),
+        missing_model_markers=options.get("missing_model_markers", ()),
         shape=SHAPES.get(target.kind),
         headers=response.headers,
     )

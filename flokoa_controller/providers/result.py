@@ -258,28 +258,27 @@ def _openai_text(data: Any) -> str | None:
     return None
 
 
-def _anthropic_text(data: Any) -> str | None:
-    """Anthropic: `{"type": "error", "error": {"type": "...", "message": "..."}}`."""
+def _coded_message(data: Any, code_field: str) -> str | None:
+    """`CODE: message` of an `{"error": {"message": ..., code_field: CODE}}` answer (either
+    part alone when the other is missing)."""
     error = _error_object(data)
     if error is None:
         return None
     message = _text(error.get("message"))
-    kind = _code(error.get("type"))
-    if message and kind:
-        return f"{kind}: {message}"
-    return message or kind
+    code = _code(error.get(code_field))
+    if message and code:
+        return f"{code}: {message}"
+    return message or code
+
+
+def _anthropic_text(data: Any) -> str | None:
+    """Anthropic: `{"type": "error", "error": {"type": "...", "message": "..."}}`."""
+    return _coded_message(data, "type")
 
 
 def _google_text(data: Any) -> str | None:
     """Google APIs: `{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": ...}}`."""
-    error = _error_object(data)
-    if error is None:
-        return None
-    message = _text(error.get("message"))
-    status = _code(error.get("status"))
-    if message and status:
-        return f"{status}: {message}"
-    return message or status
+    return _coded_message(data, "status")
 
 
 def _between(data: bytes, start: bytes, end: bytes) -> bytes | None:

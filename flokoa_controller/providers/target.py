@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from flokoa_controller.api.modelprovider import AZURE_OPENAI_HOST_SUFFIXES
+from flokoa_controller.api.modelprovider import ANTHROPIC_DEFAULT_VERSION, DEFAULT_TIMEOUT_SECONDS
+from flokoa_controller.providers.endpoints import is_azure_host
 
 Kind = Literal["openai", "anthropic", "google", "bedrock"]
 """The provider block used in the ModelProvider spec."""
@@ -27,27 +28,8 @@ Flavor = Literal["openai", "azure-classic", "azure-v1", "anthropic", "gemini", "
 KINDS: tuple[Kind, ...] = ("openai", "anthropic", "google", "bedrock")
 """Every provider kind, in the order the spec lists them."""
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-"""`openai.baseURL` when the spec leaves it out."""
-
-DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-"""`anthropic.baseURL` when the spec leaves it out."""
-
-DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
-"""`anthropic-version` header value when the spec leaves `anthropic.version` out."""
-
-DEFAULT_GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
-"""Gemini API root (the probe appends `/v1beta/...`)."""
-
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 """`api-version` used for classic Azure OpenAI when neither the spec nor a header gives one."""
-
-DEFAULT_TIMEOUT_SECONDS = 60.0
-"""Probe timeout when the spec's `timeoutSeconds` is unset."""
-
-AZURE_HOST_SUFFIXES: tuple[str, ...] = AZURE_OPENAI_HOST_SUFFIXES
-"""Host suffixes that make an `openai` provider an Azure OpenAI one (declared with the API
-types, whose `serviceAccountName` rule needs them too)."""
 
 
 def _digest(data: bytes, length: int = 64) -> str:
@@ -126,7 +108,7 @@ class AWSCredentials:
 class BedrockSettings:
     """AWS Bedrock settings.
 
-    - `region`: signing region and default endpoint `https://bedrock.{region}.amazonaws.com`.
+    - `region`: signing region and default endpoint (`endpoints.bedrock_endpoint`).
     - `role_arn`: assume this role (STS AssumeRole) on top of the source credentials.
     - `static_credentials`: keys from a Secret; None means botocore's default chain
       (environment, IRSA web identity, EKS Pod Identity, shared config, IMDS).
@@ -169,21 +151,6 @@ Identity = ServiceAccountIdentity | AmbientIdentity
 authenticates with what the tenant's own Secrets hold (or nothing)."""
 
 
-def _host(url: str | None) -> str:
-    if not url:
-        return ""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def is_azure_host(base_url: str | None) -> bool:
-    """True when `base_url`'s host is an Azure OpenAI / AI Services host."""
-    host = _host(base_url)
-    return any(host.endswith(suffix) for suffix in AZURE_HOST_SUFFIXES)
-
-
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup."""
     lname = name.lower()
@@ -196,7 +163,7 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
 def is_azure(base_url: str | None, api_version: str | None) -> bool:
     """Whether an `openai` provider talks to Azure OpenAI (`api-key` authentication): when
     `api_version` (the spec's `openai.apiVersion`) is set, or the host is an Azure OpenAI
-    host (`AZURE_HOST_SUFFIXES`). The one rule: the probes, `controllers/targets.py` and the
+    host (`endpoints.is_azure_host`). The one rule: the probes, `controllers/targets.py` and the
     docs follow it. An `api-version` default header does not make a host Azure: on another
     host (a gateway) it is an ordinary header and authentication stays `Bearer`."""
     return api_version is not None or is_azure_host(base_url)
@@ -259,9 +226,9 @@ class ProbeTarget:
     organization_id: str | None = None
     project: str | None = None
     api_version: str | None = None
-    anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
+    anthropic_version: str = ANTHROPIC_DEFAULT_VERSION
     default_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    timeout: float = float(DEFAULT_TIMEOUT_SECONDS)
     tls: TLSSettings = field(default_factory=TLSSettings)
     vertex: VertexSettings | None = None
     bedrock: BedrockSettings | None = None

@@ -32,6 +32,7 @@ from typing import Any
 
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.backoff import Backoff
+from flokoa_controller.runtime.meta import resource_version_of
 from flokoa_controller.runtime.reflector import ListerWatcher, Reflector, ReflectorStats
 from flokoa_controller.runtime.store import IndexFunc, Store, key_of
 from flokoa_controller.runtime.transform import Transform, chain, default_transform
@@ -190,8 +191,10 @@ class Informer:
             before = previous[key]
             if before is None:
                 self._added(obj, initial)
-            elif _rv(before) != _rv(obj) or not _rv(obj):
-                self._updated(before, obj)
+            else:
+                version = resource_version_of(obj)
+                if resource_version_of(before) != version or not version:
+                    self._updated(before, obj)
         if initial:
             self._initial_pending.discard(namespace)
             if not self._initial_pending:
@@ -276,10 +279,6 @@ class Informer:
         """Replay every cached object to the handlers as ``on_update(obj, obj)``."""
         for obj in self.store.list():
             self._updated(obj, obj)
-
-
-def _rv(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _name(func: Callable[..., Any]) -> str:

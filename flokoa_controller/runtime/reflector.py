@@ -58,6 +58,7 @@ from flokoa_controller.kube.errors import (
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.backoff import Backoff
 from flokoa_controller.runtime.clock import Clock, monotonic
+from flokoa_controller.runtime.meta import resource_version_of
 from flokoa_controller.runtime.metrics import REFLECTOR_STREAMING_LIST_FALLBACKS
 from flokoa_controller.runtime.transform import Transform, default_transform
 
@@ -180,10 +181,6 @@ def _failure_text(exc: Exception, inactivity_timeout: float | None) -> str:
     if isinstance(exc, ApiError | _NotAStreamingList):
         return str(exc)
     return type(exc).__name__
-
-
-def _resource_version(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 class Reflector:
@@ -391,13 +388,13 @@ class Reflector:
                 meta = prepared.get("metadata") or {}
                 ns = meta.get("namespace")
                 pending[f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))] = prepared
-                version = _resource_version(prepared) or version
+                version = resource_version_of(prepared) or version
                 return
             if kind == "BOOKMARK":
                 annotations = (obj.get("metadata") or {}).get("annotations") or {}
                 if annotations.get(INITIAL_EVENTS_END_ANNOTATION) != "true":
                     raise _NotAStreamingList("a BOOKMARK came before the initial-events-end")
-                version = _resource_version(obj) or version
+                version = resource_version_of(obj) or version
                 self.stats.bookmarks += 1
                 self.stats.streaming_lists += 1
                 self._sink.replace(self.namespace, list(pending.values()), version)
@@ -476,7 +473,7 @@ class Reflector:
         obj = event.object
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1
-            self.resource_version = _resource_version(obj) or self.resource_version
+            self.resource_version = resource_version_of(obj) or self.resource_version
             return
         if kind == "ERROR":
             raise self._status_error(obj)
@@ -486,7 +483,7 @@ class Reflector:
         prepared = self._prepare(obj)
         self.stats.events += 1
         self._sink.apply(kind, prepared)
-        self.resource_version = _resource_version(prepared) or self.resource_version
+        self.resource_version = resource_version_of(prepared) or self.resource_version
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -202,7 +202,7 @@ async def test_api_key(fakes: FakeProviders, http: ProbeHTTP) -> None:
 
 
 def test_default_endpoint() -> None:
-    from flokoa_controller.providers.bedrock import default_endpoint
+    from flokoa_controller.providers.endpoints import bedrock_default_endpoint as default_endpoint
 
     assert default_endpoint("us-west-2") == "https://bedrock.us-west-2.amazonaws.com"
     assert default_endpoint("cn-north-1") == "https://bedrock.cn-north-1.amazonaws.com.cn"
