@@ -51,7 +51,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -68,17 +68,7 @@ from flokoa_controller.controllers.conditions import (
     Type,
     desired_status,
     find_condition,
-    format_time,
     parse_time,
-    status_consistent,
-)
-from flokoa_controller.controllers.modelprovider import (
-    EventSink,
-    describe_validation_error,
-    no_requeue,
-    outcome_level,
-    provider_type_of,
-    utc_now,
 )
 from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
@@ -88,17 +78,30 @@ from flokoa_controller.controllers.schedule import (
     LastCheck,
     Schedule,
     decide_check,
-    revalidation,
+)
+from flokoa_controller.controllers.scheduled_probe import (
+    Check,
+    EventSink,
+    StatusRules,
+    commit,
+    log_outcome,
+    no_requeue,
+    probe_when_due,
+    utc_now,
 )
 from flokoa_controller.controllers.secrets import SecretProblem
-from flokoa_controller.controllers.specs import SpecCache, uid_of
+from flokoa_controller.controllers.specs import (
+    SpecCache,
+    describe_validation_error,
+    provider_type_of,
+    uid_of,
+)
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
     reconcile_latest,
     status_of,
-    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, secret_refs
 from flokoa_controller.providers.result import ProbeResult
@@ -354,6 +357,14 @@ class ModelReconciler:
         self._provider_specs = SpecCache(ModelProviderSpec.model_validate)
         self.due = DueTimes()
         """When each Model's next check is due (dropped when the Model is gone)."""
+        self._rules = StatusRules(
+            MANAGED_MODEL_STATUS_FIELDS,
+            "lastCheckTime",
+            "providerHash",
+            self._write_events,
+            desired=model_status,
+            floor_at_backoff=False,
+        )
 
     async def reconcile(self, request: Request) -> Result:
         """Reconcile one Model; see the module docstring for the steps.
@@ -446,72 +457,44 @@ class ModelReconciler:
         provider_ready: Cond = (TRUE, Reason.PROVIDER_IS_READY, f"{ref} is ready")
         digest = provider_hash(provider)
         ready_since = parse_time(p_ready.get("lastTransitionTime")) if p_ready else None
-        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
-        now = self.now()
-        decision = decide_check(
-            now,
-            last_check(status, provider_ready_since=ready_since),
-            generation=generation,
-            provider_hash=digest,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        decision, due = revalidation(
-            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
-        )
-        if not decision.probe and not status_consistent(status, base):
-            decision, due = Decision(True, 0.0, "edited"), None
-        if not decision.probe:
-            self.probes.forget(_check_key(request))
-            self.due.set(key, uid, due)
-            return Result(requeue_after=decision.requeue_after)
-        log.debug("Checking model (%s)", decision.cause)
+        uid = str(metadata_of(obj).get("uid") or request)
+
+        def due(
+            now: datetime, recorded: Mapping[str, Any], digest: str, at: datetime | None
+        ) -> Decision:
+            last = last_check(recorded, provider_ready_since=ready_since)
+            if last is not None and at is not None:
+                last = replace(last, time=at)
+            return decide_check(
+                now,
+                last,
+                generation=generation,
+                provider_hash=digest,
+                schedule=self.schedule,
+                seed=uid,
+            )
+
+        def judge(result: ProbeResult | SecretProblem) -> tuple[ModelVerdict, Mapping[str, Any]]:
+            if isinstance(result, SecretProblem):
+                failed: Cond = (FALSE, result.reason, result.message)
+                return ModelVerdict(failed, provider_ready, _not_checked(result.reason)), {
+                    "providerHash": digest
+                }
+            verdict = _check_verdict(result, provider_ready)
+            log_outcome(log, "Checked model", status, verdict.ready, result)
+            return verdict, {**resolved_fields(result), "providerHash": digest}
 
         checked_spec = p_spec
-        result = await self.probes.run(
-            _check_key(request),
-            namespace,
-            (uid, generation, digest),
-            lambda: self._check(namespace, checked_spec, spec),
-            lambda: self.requeue(request),
+        check = Check(
+            key=_check_key(request),
+            namespace=namespace,
+            uid=uid,
+            digest=digest,
+            run=lambda: self._check(namespace, checked_spec, spec),
+            judge=judge,
+            due=due,
         )
-        if result is None:
-            return Result()  # in flight: its completion brings the Model back
-        if isinstance(result, SecretProblem):
-            verdict = ModelVerdict(
-                (FALSE, result.reason, result.message),
-                provider_ready,
-                _not_checked(result.reason),
-            )
-        else:
-            verdict = _check_verdict(result, provider_ready)
-            base.update(resolved_fields(result))
-            log.log(
-                outcome_level(status, verdict.ready),
-                "Checked model: %s",
-                result.reason,
-                extra={"url": result.url, "http_status": result.http_status},
-            )
-        now = self.now()
-        base["providerHash"] = digest
-        unchanged = model_status(status, base, verdict, generation, now)
-        changed = status_patch(status, unchanged, MANAGED_MODEL_STATUS_FIELDS) is not None
-        if changed or not status.get("lastCheckTime"):
-            base["lastCheckTime"] = format_time(now)  # the outcome changes the status
-        desired = await self._commit(obj, status, base, verdict, now=now)
-        last = last_check(desired, provider_ready_since=ready_since)
-        following = decide_check(
-            now,
-            replace(last, time=now) if last is not None else None,
-            generation=generation,
-            provider_hash=digest,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        # a check just made is never due again at once (the status is its outcome); never spin
-        delay = self.schedule.backoff_base if following.probe else following.requeue_after
-        self.due.set(key, uid, now + timedelta(seconds=delay))
-        return Result(requeue_after=delay)
+        return await probe_when_due(self, self._rules, check, request, obj, base)
 
     async def _commit(
         self,
@@ -519,16 +502,15 @@ class ModelReconciler:
         status: Mapping[str, Any],
         base: Mapping[str, Any],
         verdict: ModelVerdict,
-        *,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Write the desired status if it differs; emit transition events; return it."""
-        generation = int(base["observedGeneration"])
-        desired = model_status(status, base, verdict, generation, now or self.now())
-        if await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS):
-            self._events(obj, status, verdict)
-            self._deprecation_event(obj, status, verdict)
-        return desired
+    ) -> None:
+        """Write the desired status if it differs; emit transition events."""
+        await commit(self.writer, self._rules, obj, status, base, verdict, self.now())
+
+    def _write_events(
+        self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
+    ) -> None:
+        self._events(obj, old, verdict)
+        self._deprecation_event(obj, old, verdict)
 
     def _deprecation_event(
         self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict

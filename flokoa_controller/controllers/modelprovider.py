@@ -42,12 +42,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from datetime import datetime
+from typing import Any, Final
 
 from pydantic import ValidationError
 
-from flokoa_controller.api.common import PROVIDER_TYPES
 from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.conditions import (
     FALSE,
@@ -57,11 +56,8 @@ from flokoa_controller.controllers.conditions import (
     ConditionStatus,
     Reason,
     Type,
-    desired_status,
     find_condition,
-    format_time,
     parse_time,
-    status_consistent,
 )
 from flokoa_controller.controllers.identity import identity_status
 from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
@@ -72,21 +68,34 @@ from flokoa_controller.controllers.schedule import (
     LastProbe,
     Schedule,
     decide,
-    revalidation,
+)
+from flokoa_controller.controllers.scheduled_probe import (
+    Check,
+    EventSink,
+    StatusRules,
+    commit,
+    log_outcome,
+    no_requeue,
+    probe_when_due,
+    utc_now,
 )
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
     SecretProblem,
     resolve_from_cache,
 )
-from flokoa_controller.controllers.specs import SpecCache, uid_of
+from flokoa_controller.controllers.specs import (
+    SpecCache,
+    describe_validation_error,
+    provider_type_of,
+    uid_of,
+)
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
     reconcile_latest,
     status_of,
-    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
 from flokoa_controller.providers.result import IDENTITY_REASONS, ProbeResult
@@ -96,14 +105,9 @@ from flokoa_controller.runtime.store import Store
 __all__ = [
     "INSECURE_NOTE",
     "MANAGED_STATUS_FIELDS",
-    "EventSink",
     "ModelProviderReconciler",
     "Verdict",
-    "describe_validation_error",
     "last_probe",
-    "no_requeue",
-    "provider_type_of",
-    "utc_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,14 +144,6 @@ _CREDENTIAL_REASONS: Final = frozenset(
 )
 
 
-class EventSink(Protocol):
-    """Where events go (``runtime.events.EventRecorder`` is one)."""
-
-    def event(self, obj: Mapping[str, Any], type: Any, reason: str, message: str) -> None:
-        """Record an event about ``obj``."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The four conditions of a ModelProvider."""
@@ -169,15 +165,6 @@ class Verdict:
             (Type.CREDENTIALS_VALID, *self.credentials_valid),
             (Type.ENDPOINT_REACHABLE, *self.endpoint_reachable),
         ]
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per broken rule: ``spec.<path>: <message>`` (values are never quoted)."""
-    lines = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(str(p) for p in ("spec", *error.get("loc", ())))
-        lines.append(f"{path}: {error.get('msg', 'invalid')}")
-    return "; ".join(lines) or "spec is invalid"
 
 
 def _invalid_spec_verdict(message: str) -> Verdict:
@@ -258,24 +245,6 @@ def last_probe(status: Mapping[str, Any]) -> LastProbe | None:
     return LastProbe(probed, generation, secret_hash, reason, since)
 
 
-def provider_type_of(spec: object) -> str | None:
-    """The provider block of a raw (possibly invalid) spec, when exactly one is set."""
-    if not isinstance(spec, Mapping):
-        return None
-    present = [p for p in PROVIDER_TYPES if spec.get(p) is not None]
-    return present[0] if len(present) == 1 else None
-
-
-def utc_now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(UTC)
-
-
-def no_requeue(request: Request) -> None:
-    """The reconcilers' default ``requeue`` (setup replaces it with the controller's
-    ``enqueue``; :class:`.InlineProbes` never calls it)."""
-
-
 _ProviderOutcome = tuple[ProbeResult | SecretProblem, str | None]
 """What a provider probe hands back: its result (or the Secret problem found), and the
 ``secretHash`` of the bytes it read."""
@@ -319,6 +288,9 @@ class ModelProviderReconciler:
         self._specs = SpecCache(ModelProviderSpec.model_validate)
         self.due = DueTimes()
         """When each provider's next probe is due (dropped when the provider is gone)."""
+        self._rules = StatusRules(
+            MANAGED_STATUS_FIELDS, "lastProbeTime", "secretHash", self._events
+        )
 
     def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.secrets.get_by(name, namespace)
@@ -367,7 +339,7 @@ class ModelProviderReconciler:
             if provider is not None:
                 base["provider"] = provider
             self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _invalid_spec_verdict(message), generation)
+            await self._commit(obj, status, base, _invalid_spec_verdict(message))
             return Result()
 
         refs = secret_refs(spec)
@@ -383,70 +355,46 @@ class ModelProviderReconciler:
             base["lastProbeTime"] = status["lastProbeTime"]
         if cached.problem is not None:
             self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
+            await self._commit(obj, status, base, _secret_verdict(cached.problem))
             return Result()
 
-        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
-        now = self.now()
-        decision = decide(
-            now,
-            last_probe(status),
-            generation=generation,
-            secret_hash=cached.secret_hash,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        decision, due = revalidation(
-            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
-        )
-        if not decision.probe and not status_consistent(status, base):
-            decision, due = Decision(True, 0.0, "edited"), None
-        if not decision.probe:
-            self.probes.forget(_probe_key(request))
-            self.due.set(key, uid, due)
-            return Result(requeue_after=decision.requeue_after)
+        uid = str(metadata_of(obj).get("uid") or request)
 
-        log.debug("Probing provider (%s)", decision.cause)
-        outcome = await self.probes.run(
-            _probe_key(request),
-            namespace,
-            (uid, generation, cached.secret_hash),
-            lambda: self._probe(namespace, refs, spec, request.name),
-            lambda: self.requeue(request),
-        )
-        if outcome is None:
-            return Result()  # in flight: its completion brings the provider back
-        result, read_hash = outcome
-        if isinstance(result, SecretProblem):
-            verdict = _secret_verdict(result)
-        else:
+        def due(
+            now: datetime, recorded: Mapping[str, Any], digest: str, at: datetime | None
+        ) -> Decision:
+            last = last_probe(recorded)
+            if last is not None and at is not None:
+                last = replace(last, time=at)
+            return decide(
+                now,
+                last,
+                generation=generation,
+                secret_hash=digest,
+                schedule=self.schedule,
+                seed=uid,
+            )
+
+        def judge(outcome: _ProviderOutcome) -> tuple[Verdict, Mapping[str, Any]]:
+            result, read_hash = outcome
+            learnt = {"secretHash": read_hash or cached.secret_hash}
+            if isinstance(result, SecretProblem):
+                return _secret_verdict(result), learnt
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
             verdict = _probe_verdict(result, bool(refs), insecure, spec.service_account_name)
-            log.log(
-                outcome_level(status, verdict.ready),
-                "Probed provider: %s",
-                result.reason,
-                extra={"url": result.url, "http_status": result.http_status},
-            )
-        now = self.now()
-        base["secretHash"] = read_hash or cached.secret_hash
-        unchanged = desired_status(status, base, verdict, generation, now)
-        changed = status_patch(status, unchanged, MANAGED_STATUS_FIELDS) is not None
-        if changed or not status.get("lastProbeTime"):
-            base["lastProbeTime"] = format_time(now)  # the outcome changes the status
-        desired = await self._commit(obj, status, base, verdict, generation, now=now)
-        last = last_probe(desired)
-        following = decide(
-            now,
-            replace(last, time=now) if last is not None else None,
-            generation=generation,
-            secret_hash=str(base["secretHash"]),
-            schedule=self.schedule,
-            seed=uid,
+            log_outcome(log, "Probed provider", status, verdict.ready, result)
+            return verdict, learnt
+
+        check = Check(
+            key=_probe_key(request),
+            namespace=namespace,
+            uid=uid,
+            digest=cached.secret_hash,
+            run=lambda: self._probe(namespace, refs, spec, request.name),
+            judge=judge,
+            due=due,
         )
-        delay = _next(following, self.schedule)
-        self.due.set(key, uid, now + timedelta(seconds=delay))
-        return Result(requeue_after=delay)
+        return await probe_when_due(self, self._rules, check, request, obj, base)
 
     async def _commit(
         self,
@@ -454,15 +402,9 @@ class ModelProviderReconciler:
         status: Mapping[str, Any],
         base: Mapping[str, Any],
         verdict: Verdict,
-        generation: int,
-        *,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Write the desired status if it differs; emit transition events; return it."""
-        desired = desired_status(status, base, verdict, generation, now or self.now())
-        if await self.writer.write(obj, desired, MANAGED_STATUS_FIELDS):
-            self._events(obj, status, verdict)
-        return desired
+    ) -> None:
+        """Write the desired status if it differs; emit transition events."""
+        await commit(self.writer, self._rules, obj, status, base, verdict, self.now())
 
     def _events(self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: Verdict) -> None:
         before = find_condition(old.get("conditions"), Type.READY)
@@ -492,22 +434,3 @@ class ModelProviderReconciler:
 
 def _probe_key(request: Request) -> str:
     return f"ModelProvider/{request}"
-
-
-def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:
-    """INFO when the ``Ready`` status or reason changes (a transition) or a first probe
-    fails, DEBUG otherwise: a steady outcome or a first success is not news (as with
-    events), and logging 10,000 new providers costs CPU at scale."""
-    before = find_condition(old.get("conditions"), Type.READY)
-    if before is None:
-        return logging.DEBUG if ready[0] == TRUE else logging.INFO
-    if (before.get("status"), before.get("reason")) == ready[:2]:
-        return logging.DEBUG
-    return logging.INFO
-
-
-def _next(decision: Decision, schedule: Schedule) -> float:
-    """Seconds until the next probe after one just made (at least the backoff base)."""
-    if decision.probe:
-        return schedule.backoff_base
-    return max(decision.requeue_after, schedule.backoff_base)

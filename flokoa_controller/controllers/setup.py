@@ -42,7 +42,7 @@ from flokoa_controller.controllers.metrics import (
     register_collector,
 )
 from flokoa_controller.controllers.model import ModelReconciler
-from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
+from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probes_inflight import (
     DEFAULT_MAX_CONCURRENT_PROBES,
     DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE,
@@ -56,6 +56,7 @@ from flokoa_controller.controllers.probing import (
 )
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
+from flokoa_controller.controllers.scheduled_probe import utc_now
 from flokoa_controller.controllers.status import StatusClient, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
