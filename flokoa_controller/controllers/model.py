@@ -66,7 +66,6 @@ from flokoa_controller.controllers.conditions import (
     ConditionStatus,
     Reason,
     Type,
-    desired_status,
     find_condition,
     parse_time,
 )
@@ -83,11 +82,13 @@ from flokoa_controller.controllers.scheduled_probe import (
     Check,
     EventSink,
     StatusRules,
-    commit,
     log_outcome,
     no_requeue,
     probe_when_due,
+    reconcile_scheduled,
+    same_condition,
     utc_now,
+    write_unchecked,
 )
 from flokoa_controller.controllers.secrets import SecretProblem
 from flokoa_controller.controllers.specs import (
@@ -100,7 +101,6 @@ from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
-    reconcile_latest,
     status_of,
 )
 from flokoa_controller.controllers.targets import build_target, secret_refs
@@ -165,6 +165,10 @@ class ModelVerdict:
         if self.deprecated is not None:
             updates.append((Type.DEPRECATED, *self.deprecated))
         return updates
+
+    def removed(self) -> tuple[str, ...]:
+        """``Deprecated`` when :attr:`drop_deprecated`."""
+        return (Type.DEPRECATED,) if self.drop_deprecated else ()
 
 
 def provider_hash(provider: Mapping[str, Any]) -> str:
@@ -248,23 +252,6 @@ def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     deprecated = deprecation(result)
     found = result.ok and not result.rate_limited
     return replace(verdict, deprecated=deprecated, drop_deprecated=found and deprecated is None)
-
-
-def model_status(
-    status: Mapping[str, Any],
-    base: Mapping[str, Any],
-    verdict: ModelVerdict,
-    generation: int,
-    now: datetime,
-) -> dict[str, Any]:
-    """:func:`.conditions.desired_status`, without a ``Deprecated`` condition the verdict
-    drops."""
-    desired = desired_status(status, base, verdict, generation, now)
-    if verdict.drop_deprecated:
-        desired["conditions"] = [
-            c for c in desired["conditions"] if c.get("type") != Type.DEPRECATED
-        ]
-    return desired
 
 
 def deprecation(result: ProbeResult) -> Cond | None:
@@ -358,11 +345,11 @@ class ModelReconciler:
         self.due = DueTimes()
         """When each Model's next check is due (dropped when the Model is gone)."""
         self._rules = StatusRules(
+            "Model",
             MANAGED_MODEL_STATUS_FIELDS,
             "lastCheckTime",
             "providerHash",
             self._write_events,
-            desired=model_status,
             floor_at_backoff=False,
         )
 
@@ -373,10 +360,7 @@ class ModelReconciler:
         requeued, rate limited, to reconcile the new state; it is not an error
         (:func:`.status.reconcile_latest`).
         """
-        if self.models.get_by(request.name, request.namespace) is None:
-            self.due.forget(str(request))
-            self.probes.forget(_check_key(request))
-        return await reconcile_latest(request, self.models, self.writer, self._reconcile)
+        return await reconcile_scheduled(self, self._rules, request, self.models, self._reconcile)
 
     async def _check(
         self, namespace: str, p_spec: ModelProviderSpec, spec: ModelSpec
@@ -408,9 +392,8 @@ class ModelReconciler:
             verdict = ModelVerdict(
                 (FALSE, Reason.INVALID_SPEC, describe_validation_error(exc)), why, why
             )
-            self.probes.forget(_check_key(request))
-            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
-            return Result()
+            base = {"observedGeneration": generation, **kept}
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         namespace = request.namespace
         ref = f'ModelProvider "{namespace}/{spec.provider_ref.name}"'
@@ -418,18 +401,17 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
-            self.probes.forget(_check_key(request))
             verdict = _provider_verdict(
                 Reason.PROVIDER_NOT_FOUND, f"{ref} not found", "no provider"
             )
-            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
-            return Result()
+            base = {"observedGeneration": generation, **kept}
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         p_status = status_of(provider)
         if p_status.get("observedGeneration") != generation_of(provider):
-            self.probes.forget(_check_key(request))
+            self.probes.forget(self._rules.key(request))
             return Result()  # the provider's status write will bring this Model back
-        base: dict[str, Any] = {"observedGeneration": generation, **kept}
+        base = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
         if p_type:
             base["provider"] = p_type
@@ -440,7 +422,6 @@ class ModelReconciler:
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
-            self.probes.forget(_check_key(request))
             cause = (
                 f"{p_ready.get('reason')}: {p_ready.get('message')}"
                 if p_ready is not None
@@ -451,8 +432,7 @@ class ModelReconciler:
                 f"{ref} is not ready: {cause}",
                 "the provider is not ready",
             )
-            await self._commit(obj, status, base, verdict)
-            return Result()
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         provider_ready: Cond = (TRUE, Reason.PROVIDER_IS_READY, f"{ref} is ready")
         digest = provider_hash(provider)
@@ -486,8 +466,6 @@ class ModelReconciler:
 
         checked_spec = p_spec
         check = Check(
-            key=_check_key(request),
-            namespace=namespace,
             uid=uid,
             digest=digest,
             run=lambda: self._check(namespace, checked_spec, spec),
@@ -495,16 +473,6 @@ class ModelReconciler:
             due=due,
         )
         return await probe_when_due(self, self._rules, check, request, obj, base)
-
-    async def _commit(
-        self,
-        obj: Mapping[str, Any],
-        status: Mapping[str, Any],
-        base: Mapping[str, Any],
-        verdict: ModelVerdict,
-    ) -> None:
-        """Write the desired status if it differs; emit transition events."""
-        await commit(self.writer, self._rules, obj, status, base, verdict, self.now())
 
     def _write_events(
         self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
@@ -528,10 +496,7 @@ class ModelReconciler:
     ) -> None:
         before = find_condition(old.get("conditions"), Type.READY)
         status, reason, message = verdict.ready
-        if before is not None and (before.get("status"), before.get("reason")) == (
-            status,
-            reason,
-        ):
+        if same_condition(before, verdict.ready):
             return
         if status == TRUE:
             if before is not None and before.get("status") != TRUE:
@@ -539,7 +504,3 @@ class ModelReconciler:
                 self.recorder.event(obj, "Normal", "ModelReady", message)
             return
         self.recorder.event(obj, "Warning", reason, message)
-
-
-def _check_key(request: Request) -> str:
-    return f"Model/{request}"

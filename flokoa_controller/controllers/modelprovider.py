@@ -73,11 +73,13 @@ from flokoa_controller.controllers.scheduled_probe import (
     Check,
     EventSink,
     StatusRules,
-    commit,
     log_outcome,
     no_requeue,
     probe_when_due,
+    reconcile_scheduled,
+    same_condition,
     utc_now,
+    write_unchecked,
 )
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
@@ -94,7 +96,6 @@ from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
-    reconcile_latest,
     status_of,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
@@ -165,6 +166,10 @@ class Verdict:
             (Type.CREDENTIALS_VALID, *self.credentials_valid),
             (Type.ENDPOINT_REACHABLE, *self.endpoint_reachable),
         ]
+
+    def removed(self) -> tuple[str, ...]:
+        """None: a ModelProvider keeps all four conditions."""
+        return ()
 
 
 def _invalid_spec_verdict(message: str) -> Verdict:
@@ -289,7 +294,7 @@ class ModelProviderReconciler:
         self.due = DueTimes()
         """When each provider's next probe is due (dropped when the provider is gone)."""
         self._rules = StatusRules(
-            MANAGED_STATUS_FIELDS, "lastProbeTime", "secretHash", self._events
+            "ModelProvider", MANAGED_STATUS_FIELDS, "lastProbeTime", "secretHash", self._events
         )
 
     def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -302,10 +307,9 @@ class ModelProviderReconciler:
         or deleted and re-created while the probe ran) is requeued, rate limited, to
         reconcile the new state; it is not an error (:func:`.status.reconcile_latest`).
         """
-        if self.providers.get_by(request.name, request.namespace) is None:
-            self.due.forget(str(request))
-            self.probes.forget(_probe_key(request))
-        return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
+        return await reconcile_scheduled(
+            self, self._rules, request, self.providers, self._reconcile
+        )
 
     async def _probe(
         self, namespace: str, refs: list[SecretKeyRef], spec: ModelProviderSpec, name: str
@@ -338,9 +342,8 @@ class ModelProviderReconciler:
             provider = provider_type_of(obj.get("spec"))
             if provider is not None:
                 base["provider"] = provider
-            self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _invalid_spec_verdict(message))
-            return Result()
+            verdict = _invalid_spec_verdict(message)
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         refs = secret_refs(spec)
         cached = resolve_from_cache(namespace, refs, self._lookup_secret)
@@ -354,9 +357,8 @@ class ModelProviderReconciler:
         if status.get("lastProbeTime"):
             base["lastProbeTime"] = status["lastProbeTime"]
         if cached.problem is not None:
-            self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _secret_verdict(cached.problem))
-            return Result()
+            verdict = _secret_verdict(cached.problem)
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         uid = str(metadata_of(obj).get("uid") or request)
 
@@ -386,8 +388,6 @@ class ModelProviderReconciler:
             return verdict, learnt
 
         check = Check(
-            key=_probe_key(request),
-            namespace=namespace,
             uid=uid,
             digest=cached.secret_hash,
             run=lambda: self._probe(namespace, refs, spec, request.name),
@@ -395,16 +395,6 @@ class ModelProviderReconciler:
             due=due,
         )
         return await probe_when_due(self, self._rules, check, request, obj, base)
-
-    async def _commit(
-        self,
-        obj: Mapping[str, Any],
-        status: Mapping[str, Any],
-        base: Mapping[str, Any],
-        verdict: Verdict,
-    ) -> None:
-        """Write the desired status if it differs; emit transition events."""
-        await commit(self.writer, self._rules, obj, status, base, verdict, self.now())
 
     def _events(self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: Verdict) -> None:
         before = find_condition(old.get("conditions"), Type.READY)
@@ -421,16 +411,9 @@ class ModelProviderReconciler:
             if INSECURE_NOTE in message and not insecure_before:
                 self.recorder.event(obj, "Warning", "InsecureTLS", INSECURE_NOTE)
             return
-        if before is not None and (before.get("status"), before.get("reason")) == (
-            status,
-            reason,
-        ):
+        if same_condition(before, verdict.ready):
             return
         if reason in _SECRET_REASONS or reason == Reason.INVALID_SPEC:
             self.recorder.event(obj, "Warning", reason, message)
         else:
             self.recorder.event(obj, "Warning", "ProbeFailed", f"{reason}: {message}")
-
-
-def _probe_key(request: Request) -> str:
-    return f"ModelProvider/{request}"

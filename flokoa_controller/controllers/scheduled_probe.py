@@ -43,9 +43,15 @@ from flokoa_controller.controllers.conditions import (
 )
 from flokoa_controller.controllers.probes_inflight import ProbeRunner
 from flokoa_controller.controllers.schedule import Decision, DueTimes, Schedule, revalidation
-from flokoa_controller.controllers.status import StatusWriter, status_of, status_patch
+from flokoa_controller.controllers.status import (
+    StatusWriter,
+    reconcile_latest,
+    status_of,
+    status_patch,
+)
 from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
+from flokoa_controller.runtime.store import Store
 
 __all__ = [
     "Check",
@@ -57,14 +63,14 @@ __all__ = [
     "no_requeue",
     "outcome_level",
     "probe_when_due",
+    "reconcile_scheduled",
+    "same_condition",
     "utc_now",
+    "write_unchecked",
 ]
 
 V = TypeVar("V", bound=ConditionVerdict)
 R = TypeVar("R")
-
-DesiredStatus = Callable[[Mapping[str, Any], Mapping[str, Any], V, int, datetime], dict[str, Any]]
-"""``(observed status, base fields, verdict, generation, now) → desired status``."""
 
 
 class EventSink(Protocol):
@@ -107,6 +113,8 @@ class Reconciling(Protocol):
 class StatusRules(Generic[V]):
     """How one kind's status is written (fixed per reconciler)."""
 
+    kind: str
+    """The kind (``ModelProvider``): in-flight keys are ``Kind/namespace/name``."""
     managed_fields: tuple[str, ...]
     """The status fields the reconciler owns."""
     time_field: str
@@ -115,21 +123,19 @@ class StatusRules(Generic[V]):
     """The status field holding the digest of the checked inputs (``secretHash``)."""
     events: Callable[[Mapping[str, Any], Mapping[str, Any], V], None]
     """``(object, observed status, verdict)``: emit the transition events of a write."""
-    desired: DesiredStatus[V] = desired_status
-    """The desired status (default :func:`.conditions.desired_status`)."""
     floor_at_backoff: bool = True
     """Never requeue sooner than the backoff base after a check (else only when the next
     check would be due at once)."""
+
+    def key(self, request: Request) -> str:
+        """The in-flight key of ``request``'s check."""
+        return f"{self.kind}/{request}"
 
 
 @dataclass(frozen=True, slots=True)
 class Check(Generic[V, R]):
     """The check one reconcile wants: what to run and how to judge its outcome."""
 
-    key: str
-    """The in-flight key (``Kind/namespace/name``)."""
-    namespace: str
-    """The object's namespace (the in-flight table's fairness unit)."""
     uid: str
     """The object's UID (also the seed of the schedule's jitter)."""
     digest: str
@@ -144,21 +150,53 @@ class Check(Generic[V, R]):
 
 
 async def commit(
-    writer: StatusWriter,
+    r: Reconciling,
     rules: StatusRules[V],
     obj: Mapping[str, Any],
     status: Mapping[str, Any],
     base: Mapping[str, Any],
     verdict: V,
-    now: datetime,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Write the desired status (``base`` plus ``verdict``'s conditions) if it differs from
-    ``status``; emit transition events when it was written; return it."""
+    """Write the desired status (``base`` plus ``verdict``'s conditions, at ``now`` or
+    ``r.now()``) if it differs from ``status``; emit transition events when it was written;
+    return it."""
     generation = int(base["observedGeneration"])
-    desired = rules.desired(status, base, verdict, generation, now)
-    if await writer.write(obj, desired, rules.managed_fields):
+    desired = desired_status(status, base, verdict, generation, now or r.now())
+    if await r.writer.write(obj, desired, rules.managed_fields):
         rules.events(obj, status, verdict)
     return desired
+
+
+async def write_unchecked(
+    r: Reconciling,
+    rules: StatusRules[V],
+    request: Request,
+    obj: Mapping[str, Any],
+    base: Mapping[str, Any],
+    verdict: V,
+) -> Result:
+    """No check is wanted (invalid spec, missing Secret, provider not ready): drop any in
+    flight and :func:`commit` ``verdict``; not requeued (a change brings the object back)."""
+    r.probes.forget(rules.key(request))
+    await commit(r, rules, obj, status_of(obj), base, verdict)
+    return Result()
+
+
+async def reconcile_scheduled(
+    r: Reconciling,
+    rules: StatusRules[V],
+    request: Request,
+    store: Store,
+    reconcile: Callable[[Request, dict[str, Any]], Awaitable[Result]],
+) -> Result:
+    """Run ``reconcile`` on the latest view of ``request``'s object
+    (:func:`.status.reconcile_latest`), first forgetting its due time and any check in
+    flight when the object is gone from ``store``."""
+    if store.get_by(request.name, request.namespace) is None:
+        r.due.forget(str(request))
+        r.probes.forget(rules.key(request))
+    return await reconcile_latest(request, store, r.writer, reconcile)
 
 
 async def probe_when_due(
@@ -179,14 +217,14 @@ async def probe_when_due(
     if not decision.probe and not status_consistent(status, base):
         decision, due = Decision(True, 0.0, "edited"), None
     if not decision.probe:
-        r.probes.forget(check.key)
+        r.probes.forget(rules.key(request))
         r.due.set(key, uid, due)
         return Result(requeue_after=decision.requeue_after)
 
-    log.debug("Checking %s (%s)", check.key, decision.cause)
+    log.debug("Checking %s (%s)", rules.key(request), decision.cause)
     outcome = await r.probes.run(
-        check.key,
-        check.namespace,
+        rules.key(request),
+        request.namespace,
         (uid, generation, check.digest),
         check.run,
         lambda: r.requeue(request),
@@ -196,12 +234,12 @@ async def probe_when_due(
     verdict, learnt = check.judge(outcome)
     fields = {**base, **learnt}
     now = r.now()
-    unchanged = rules.desired(status, fields, verdict, generation, now)
+    unchanged = desired_status(status, fields, verdict, generation, now)
     if status_patch(status, unchanged, rules.managed_fields) is not None or not status.get(
         rules.time_field
     ):
         fields[rules.time_field] = format_time(now)  # the outcome changes the status
-    desired = await commit(r.writer, rules, obj, status, fields, verdict, now)
+    desired = await commit(r, rules, obj, status, fields, verdict, now)
     following = check.due(now, desired, str(fields[rules.hash_field]), now)
     # a check just made is never due again at once (the status is its outcome); never spin
     if following.probe:
@@ -221,9 +259,13 @@ def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:
     before = find_condition(old.get("conditions"), Type.READY)
     if before is None:
         return logging.DEBUG if ready[0] == TRUE else logging.INFO
-    if (before.get("status"), before.get("reason")) == ready[:2]:
-        return logging.DEBUG
-    return logging.INFO
+    return logging.DEBUG if same_condition(before, ready) else logging.INFO
+
+
+def same_condition(before: Mapping[str, Any] | None, cond: Cond) -> bool:
+    """Whether the condition ``before`` (None: absent) has ``cond``'s status and reason
+    (no transition)."""
+    return before is not None and (before.get("status"), before.get("reason")) == cond[:2]
 
 
 def log_outcome(
