@@ -95,18 +95,35 @@ class Reconciling(Protocol):
     """The machinery a reconciler holds for its scheduled checks (read at each call, so a
     test or ``setup`` may replace any of it on the reconciler)."""
 
-    writer: StatusWriter
-    """Status writes."""
-    probes: ProbeRunner
-    """Where checks run."""
-    schedule: Schedule
-    """Re-validation interval, jitter and backoff."""
-    due: DueTimes
-    """When each object's next check is due (in memory)."""
-    now: Callable[[], datetime]
-    """Wall clock (UTC)."""
-    requeue: Callable[[Request], None]
-    """Called with the request when its check finishes."""
+    @property
+    def writer(self) -> StatusWriter:
+        """Status writes."""
+        ...
+
+    @property
+    def probes(self) -> ProbeRunner:
+        """Where checks run."""
+        ...
+
+    @property
+    def schedule(self) -> Schedule:
+        """Re-validation interval, jitter and backoff."""
+        ...
+
+    @property
+    def due(self) -> DueTimes:
+        """When each object's next check is due (in memory)."""
+        ...
+
+    @property
+    def now(self) -> Callable[[], datetime]:
+        """Wall clock (UTC)."""
+        ...
+
+    @property
+    def requeue(self) -> Callable[[Request], None]:
+        """Called with the request when its check finishes."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +225,8 @@ async def probe_when_due(
     base: Mapping[str, Any],
 ) -> Result:
     """Run ``check`` for ``obj`` if one is due and write its outcome over ``base`` (the
-    status fields computed before the check); see the module docstring for the steps."""
+    status fields computed before the check, with the time field kept from the cached
+    status: a steady outcome then writes nothing); see the module docstring for the steps."""
     status = status_of(obj)
     key, uid, generation = str(request), check.uid, int(base["observedGeneration"])
     now = r.now()
