@@ -29,6 +29,9 @@ One reconcile of ``namespace/name``:
    changes nothing writes nothing (``lastCheckTime`` is the time of the last check that
    changed the status). Events on ``Ready`` transitions.
 
+Steps 3 to 4 run the pipeline the ModelProvider reconciler runs too
+(:func:`.scheduled_probe.probe_when_due`).
+
 When to check again (:func:`.schedule.decide_check`, :func:`.schedule.revalidation`):
 changes are read from status, so a restarted controller or a new leader sees them as the
 one before it did; the time of the last check is kept in memory. Models are indexed by

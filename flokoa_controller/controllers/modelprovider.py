@@ -32,6 +32,9 @@ One reconcile of ``namespace/name``:
    whose outcome changes nothing writes nothing (``lastProbeTime`` is the time of the last
    probe that changed the status). Events on transitions of ``Ready`` only.
 
+Steps 4 to 6 are the pipeline both reconcilers share (:func:`.scheduled_probe.probe_when_due`);
+this module supplies what a provider probe is and how its outcome reads as conditions.
+
 The in-flight table holds at most one probe per provider; it caps the probes running at
 once globally and per namespace and serves namespaces round-robin; ``ProbeHTTP`` bounds the
 probes in flight per destination host.
