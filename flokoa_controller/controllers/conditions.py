@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, TypedDict
 
@@ -345,6 +345,10 @@ class ConditionVerdict(Protocol):
         """Every condition as a ``set_conditions`` update, Ready first."""
         ...
 
+    def removed(self) -> Collection[str]:
+        """Condition types to drop from the status (e.g. a ``Deprecated`` no longer known)."""
+        ...
+
 
 def desired_status(
     status: Mapping[str, Any],
@@ -354,8 +358,12 @@ def desired_status(
     now: datetime,
 ) -> dict[str, Any]:
     """``base`` plus ``conditions`` (the observed ``status``'s, updated by ``verdict`` for
-    ``generation`` at ``now``) and ``ready`` (whether ``verdict.ready`` is True)."""
+    ``generation`` at ``now``, without those ``verdict`` removes) and ``ready`` (whether
+    ``verdict.ready`` is True)."""
     conditions = set_conditions(status.get("conditions"), verdict.updates(), generation, now)
+    removed = verdict.removed()
+    if removed:
+        conditions = [c for c in conditions if c.get("type") not in removed]
     return {**base, "ready": verdict.ready[0] == TRUE, "conditions": conditions}
 
 

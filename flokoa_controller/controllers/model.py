@@ -29,6 +29,9 @@ One reconcile of ``namespace/name``:
    changes nothing writes nothing (``lastCheckTime`` is the time of the last check that
    changed the status). Events on ``Ready`` transitions.
 
+Steps 3 to 4 run the pipeline the ModelProvider reconciler runs too
+(:func:`.scheduled_probe.probe_when_due`).
+
 When to check again (:func:`.schedule.decide_check`, :func:`.schedule.revalidation`):
 changes are read from status, so a restarted controller or a new leader sees them as the
 one before it did; the time of the last check is kept in memory. Models are indexed by
@@ -51,7 +54,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -66,19 +69,8 @@ from flokoa_controller.controllers.conditions import (
     ConditionStatus,
     Reason,
     Type,
-    desired_status,
     find_condition,
-    format_time,
     parse_time,
-    status_consistent,
-)
-from flokoa_controller.controllers.modelprovider import (
-    EventSink,
-    describe_validation_error,
-    no_requeue,
-    outcome_level,
-    provider_type_of,
-    utc_now,
 )
 from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
 from flokoa_controller.controllers.probing import Prober
@@ -88,17 +80,31 @@ from flokoa_controller.controllers.schedule import (
     LastCheck,
     Schedule,
     decide_check,
-    revalidation,
+)
+from flokoa_controller.controllers.scheduled_probe import (
+    Check,
+    EventSink,
+    StatusRules,
+    log_outcome,
+    no_requeue,
+    probe_when_due,
+    reconcile_scheduled,
+    same_condition,
+    utc_now,
+    write_unchecked,
 )
 from flokoa_controller.controllers.secrets import SecretProblem
-from flokoa_controller.controllers.specs import SpecCache, uid_of
+from flokoa_controller.controllers.specs import (
+    SpecCache,
+    describe_validation_error,
+    provider_type_of,
+    uid_of,
+)
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
-    reconcile_latest,
     status_of,
-    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, secret_refs
 from flokoa_controller.providers.result import ProbeResult
@@ -162,6 +168,10 @@ class ModelVerdict:
         if self.deprecated is not None:
             updates.append((Type.DEPRECATED, *self.deprecated))
         return updates
+
+    def removed(self) -> tuple[str, ...]:
+        """``Deprecated`` when :attr:`drop_deprecated`."""
+        return (Type.DEPRECATED,) if self.drop_deprecated else ()
 
 
 def provider_hash(provider: Mapping[str, Any]) -> str:
@@ -245,23 +255,6 @@ def _check_verdict(result: ProbeResult, provider_ready: Cond) -> ModelVerdict:
     deprecated = deprecation(result)
     found = result.ok and not result.rate_limited
     return replace(verdict, deprecated=deprecated, drop_deprecated=found and deprecated is None)
-
-
-def model_status(
-    status: Mapping[str, Any],
-    base: Mapping[str, Any],
-    verdict: ModelVerdict,
-    generation: int,
-    now: datetime,
-) -> dict[str, Any]:
-    """:func:`.conditions.desired_status`, without a ``Deprecated`` condition the verdict
-    drops."""
-    desired = desired_status(status, base, verdict, generation, now)
-    if verdict.drop_deprecated:
-        desired["conditions"] = [
-            c for c in desired["conditions"] if c.get("type") != Type.DEPRECATED
-        ]
-    return desired
 
 
 def deprecation(result: ProbeResult) -> Cond | None:
@@ -354,6 +347,14 @@ class ModelReconciler:
         self._provider_specs = SpecCache(ModelProviderSpec.model_validate)
         self.due = DueTimes()
         """When each Model's next check is due (dropped when the Model is gone)."""
+        self._rules = StatusRules(
+            "Model",
+            MANAGED_MODEL_STATUS_FIELDS,
+            "lastCheckTime",
+            "providerHash",
+            self._write_events,
+            floor_at_backoff=False,
+        )
 
     async def reconcile(self, request: Request) -> Result:
         """Reconcile one Model; see the module docstring for the steps.
@@ -362,10 +363,7 @@ class ModelReconciler:
         requeued, rate limited, to reconcile the new state; it is not an error
         (:func:`.status.reconcile_latest`).
         """
-        if self.models.get_by(request.name, request.namespace) is None:
-            self.due.forget(str(request))
-            self.probes.forget(_check_key(request))
-        return await reconcile_latest(request, self.models, self.writer, self._reconcile)
+        return await reconcile_scheduled(self, self._rules, request, self.models, self._reconcile)
 
     async def _check(
         self, namespace: str, p_spec: ModelProviderSpec, spec: ModelSpec
@@ -397,9 +395,8 @@ class ModelReconciler:
             verdict = ModelVerdict(
                 (FALSE, Reason.INVALID_SPEC, describe_validation_error(exc)), why, why
             )
-            self.probes.forget(_check_key(request))
-            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
-            return Result()
+            base = {"observedGeneration": generation, **kept}
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         namespace = request.namespace
         ref = f'ModelProvider "{namespace}/{spec.provider_ref.name}"'
@@ -407,18 +404,17 @@ class ModelReconciler:
         if provider is not None:
             provider = self.latest_provider(provider)
         if provider is None:
-            self.probes.forget(_check_key(request))
             verdict = _provider_verdict(
                 Reason.PROVIDER_NOT_FOUND, f"{ref} not found", "no provider"
             )
-            await self._commit(obj, status, {"observedGeneration": generation, **kept}, verdict)
-            return Result()
+            base = {"observedGeneration": generation, **kept}
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         p_status = status_of(provider)
         if p_status.get("observedGeneration") != generation_of(provider):
-            self.probes.forget(_check_key(request))
+            self.probes.forget(self._rules.key(request))
             return Result()  # the provider's status write will bring this Model back
-        base: dict[str, Any] = {"observedGeneration": generation, **kept}
+        base = {"observedGeneration": generation, **kept}
         p_type = p_status.get("provider") or provider_type_of(provider.get("spec"))
         if p_type:
             base["provider"] = p_type
@@ -429,7 +425,6 @@ class ModelReconciler:
         except ValidationError:
             p_spec = None
         if p_status.get("ready") is not True or p_spec is None:
-            self.probes.forget(_check_key(request))
             cause = (
                 f"{p_ready.get('reason')}: {p_ready.get('message')}"
                 if p_ready is not None
@@ -440,95 +435,53 @@ class ModelReconciler:
                 f"{ref} is not ready: {cause}",
                 "the provider is not ready",
             )
-            await self._commit(obj, status, base, verdict)
-            return Result()
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         provider_ready: Cond = (TRUE, Reason.PROVIDER_IS_READY, f"{ref} is ready")
         digest = provider_hash(provider)
         ready_since = parse_time(p_ready.get("lastTransitionTime")) if p_ready else None
-        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
-        now = self.now()
-        decision = decide_check(
-            now,
-            last_check(status, provider_ready_since=ready_since),
-            generation=generation,
-            provider_hash=digest,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        decision, due = revalidation(
-            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
-        )
-        if not decision.probe and not status_consistent(status, base):
-            decision, due = Decision(True, 0.0, "edited"), None
-        if not decision.probe:
-            self.probes.forget(_check_key(request))
-            self.due.set(key, uid, due)
-            return Result(requeue_after=decision.requeue_after)
-        log.debug("Checking model (%s)", decision.cause)
+        uid = str(metadata_of(obj).get("uid") or request)
+
+        def due(
+            now: datetime, recorded: Mapping[str, Any], digest: str, at: datetime | None
+        ) -> Decision:
+            last = last_check(recorded, provider_ready_since=ready_since)
+            if last is not None and at is not None:
+                last = replace(last, time=at)
+            return decide_check(
+                now,
+                last,
+                generation=generation,
+                provider_hash=digest,
+                schedule=self.schedule,
+                seed=uid,
+            )
+
+        def judge(result: ProbeResult | SecretProblem) -> tuple[ModelVerdict, Mapping[str, Any]]:
+            if isinstance(result, SecretProblem):
+                failed: Cond = (FALSE, result.reason, result.message)
+                return ModelVerdict(failed, provider_ready, _not_checked(result.reason)), {
+                    "providerHash": digest
+                }
+            verdict = _check_verdict(result, provider_ready)
+            log_outcome(log, "Checked model", status, verdict.ready, result)
+            return verdict, {**resolved_fields(result), "providerHash": digest}
 
         checked_spec = p_spec
-        result = await self.probes.run(
-            _check_key(request),
-            namespace,
-            (uid, generation, digest),
-            lambda: self._check(namespace, checked_spec, spec),
-            lambda: self.requeue(request),
+        check = Check(
+            uid=uid,
+            digest=digest,
+            run=lambda: self._check(namespace, checked_spec, spec),
+            judge=judge,
+            due=due,
         )
-        if result is None:
-            return Result()  # in flight: its completion brings the Model back
-        if isinstance(result, SecretProblem):
-            verdict = ModelVerdict(
-                (FALSE, result.reason, result.message),
-                provider_ready,
-                _not_checked(result.reason),
-            )
-        else:
-            verdict = _check_verdict(result, provider_ready)
-            base.update(resolved_fields(result))
-            log.log(
-                outcome_level(status, verdict.ready),
-                "Checked model: %s",
-                result.reason,
-                extra={"url": result.url, "http_status": result.http_status},
-            )
-        now = self.now()
-        base["providerHash"] = digest
-        unchanged = model_status(status, base, verdict, generation, now)
-        changed = status_patch(status, unchanged, MANAGED_MODEL_STATUS_FIELDS) is not None
-        if changed or not status.get("lastCheckTime"):
-            base["lastCheckTime"] = format_time(now)  # the outcome changes the status
-        desired = await self._commit(obj, status, base, verdict, now=now)
-        last = last_check(desired, provider_ready_since=ready_since)
-        following = decide_check(
-            now,
-            replace(last, time=now) if last is not None else None,
-            generation=generation,
-            provider_hash=digest,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        # a check just made is never due again at once (the status is its outcome); never spin
-        delay = self.schedule.backoff_base if following.probe else following.requeue_after
-        self.due.set(key, uid, now + timedelta(seconds=delay))
-        return Result(requeue_after=delay)
+        return await probe_when_due(self, self._rules, check, request, obj, base)
 
-    async def _commit(
-        self,
-        obj: Mapping[str, Any],
-        status: Mapping[str, Any],
-        base: Mapping[str, Any],
-        verdict: ModelVerdict,
-        *,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Write the desired status if it differs; emit transition events; return it."""
-        generation = int(base["observedGeneration"])
-        desired = model_status(status, base, verdict, generation, now or self.now())
-        if await self.writer.write(obj, desired, MANAGED_MODEL_STATUS_FIELDS):
-            self._events(obj, status, verdict)
-            self._deprecation_event(obj, status, verdict)
-        return desired
+    def _write_events(
+        self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
+    ) -> None:
+        self._events(obj, old, verdict)
+        self._deprecation_event(obj, old, verdict)
 
     def _deprecation_event(
         self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: ModelVerdict
@@ -546,10 +499,7 @@ class ModelReconciler:
     ) -> None:
         before = find_condition(old.get("conditions"), Type.READY)
         status, reason, message = verdict.ready
-        if before is not None and (before.get("status"), before.get("reason")) == (
-            status,
-            reason,
-        ):
+        if same_condition(before, verdict.ready):
             return
         if status == TRUE:
             if before is not None and before.get("status") != TRUE:
@@ -557,7 +507,3 @@ class ModelReconciler:
                 self.recorder.event(obj, "Normal", "ModelReady", message)
             return
         self.recorder.event(obj, "Warning", reason, message)
-
-
-def _check_key(request: Request) -> str:
-    return f"Model/{request}"

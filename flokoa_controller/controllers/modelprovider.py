@@ -32,6 +32,9 @@ One reconcile of ``namespace/name``:
    whose outcome changes nothing writes nothing (``lastProbeTime`` is the time of the last
    probe that changed the status). Events on transitions of ``Ready`` only.
 
+Steps 4 to 6 are the pipeline both reconcilers share (:func:`.scheduled_probe.probe_when_due`);
+this module supplies what a provider probe is and how its outcome reads as conditions.
+
 The in-flight table holds at most one probe per provider; it caps the probes running at
 once globally and per namespace and serves namespaces round-robin; ``ProbeHTTP`` bounds the
 probes in flight per destination host.
@@ -42,12 +45,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from datetime import datetime
+from typing import Any, Final
 
 from pydantic import ValidationError
 
-from flokoa_controller.api.common import PROVIDER_TYPES
 from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.conditions import (
     FALSE,
@@ -57,11 +59,8 @@ from flokoa_controller.controllers.conditions import (
     ConditionStatus,
     Reason,
     Type,
-    desired_status,
     find_condition,
-    format_time,
     parse_time,
-    status_consistent,
 )
 from flokoa_controller.controllers.identity import identity_status
 from flokoa_controller.controllers.probes_inflight import InlineProbes, ProbeRunner
@@ -72,21 +71,35 @@ from flokoa_controller.controllers.schedule import (
     LastProbe,
     Schedule,
     decide,
-    revalidation,
+)
+from flokoa_controller.controllers.scheduled_probe import (
+    Check,
+    EventSink,
+    StatusRules,
+    log_outcome,
+    no_requeue,
+    probe_when_due,
+    reconcile_scheduled,
+    same_condition,
+    utc_now,
+    write_unchecked,
 )
 from flokoa_controller.controllers.secrets import (
     SecretKeyRef,
     SecretProblem,
     resolve_from_cache,
 )
-from flokoa_controller.controllers.specs import SpecCache, uid_of
+from flokoa_controller.controllers.specs import (
+    SpecCache,
+    describe_validation_error,
+    provider_type_of,
+    uid_of,
+)
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
     metadata_of,
-    reconcile_latest,
     status_of,
-    status_patch,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
 from flokoa_controller.providers.result import IDENTITY_REASONS, ProbeResult
@@ -96,14 +109,9 @@ from flokoa_controller.runtime.store import Store
 __all__ = [
     "INSECURE_NOTE",
     "MANAGED_STATUS_FIELDS",
-    "EventSink",
     "ModelProviderReconciler",
     "Verdict",
-    "describe_validation_error",
     "last_probe",
-    "no_requeue",
-    "provider_type_of",
-    "utc_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,14 +148,6 @@ _CREDENTIAL_REASONS: Final = frozenset(
 )
 
 
-class EventSink(Protocol):
-    """Where events go (``runtime.events.EventRecorder`` is one)."""
-
-    def event(self, obj: Mapping[str, Any], type: Any, reason: str, message: str) -> None:
-        """Record an event about ``obj``."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The four conditions of a ModelProvider."""
@@ -170,14 +170,9 @@ class Verdict:
             (Type.ENDPOINT_REACHABLE, *self.endpoint_reachable),
         ]
 
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per broken rule: ``spec.<path>: <message>`` (values are never quoted)."""
-    lines = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(str(p) for p in ("spec", *error.get("loc", ())))
-        lines.append(f"{path}: {error.get('msg', 'invalid')}")
-    return "; ".join(lines) or "spec is invalid"
+    def removed(self) -> tuple[str, ...]:
+        """None: a ModelProvider keeps all four conditions."""
+        return ()
 
 
 def _invalid_spec_verdict(message: str) -> Verdict:
@@ -258,24 +253,6 @@ def last_probe(status: Mapping[str, Any]) -> LastProbe | None:
     return LastProbe(probed, generation, secret_hash, reason, since)
 
 
-def provider_type_of(spec: object) -> str | None:
-    """The provider block of a raw (possibly invalid) spec, when exactly one is set."""
-    if not isinstance(spec, Mapping):
-        return None
-    present = [p for p in PROVIDER_TYPES if spec.get(p) is not None]
-    return present[0] if len(present) == 1 else None
-
-
-def utc_now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(UTC)
-
-
-def no_requeue(request: Request) -> None:
-    """The reconcilers' default ``requeue`` (setup replaces it with the controller's
-    ``enqueue``; :class:`.InlineProbes` never calls it)."""
-
-
 _ProviderOutcome = tuple[ProbeResult | SecretProblem, str | None]
 """What a provider probe hands back: its result (or the Secret problem found), and the
 ``secretHash`` of the bytes it read."""
@@ -319,6 +296,9 @@ class ModelProviderReconciler:
         self._specs = SpecCache(ModelProviderSpec.model_validate)
         self.due = DueTimes()
         """When each provider's next probe is due (dropped when the provider is gone)."""
+        self._rules = StatusRules(
+            "ModelProvider", MANAGED_STATUS_FIELDS, "lastProbeTime", "secretHash", self._events
+        )
 
     def _lookup_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.secrets.get_by(name, namespace)
@@ -330,10 +310,9 @@ class ModelProviderReconciler:
         or deleted and re-created while the probe ran) is requeued, rate limited, to
         reconcile the new state; it is not an error (:func:`.status.reconcile_latest`).
         """
-        if self.providers.get_by(request.name, request.namespace) is None:
-            self.due.forget(str(request))
-            self.probes.forget(_probe_key(request))
-        return await reconcile_latest(request, self.providers, self.writer, self._reconcile)
+        return await reconcile_scheduled(
+            self, self._rules, request, self.providers, self._reconcile
+        )
 
     async def _probe(
         self, namespace: str, refs: list[SecretKeyRef], spec: ModelProviderSpec, name: str
@@ -366,9 +345,8 @@ class ModelProviderReconciler:
             provider = provider_type_of(obj.get("spec"))
             if provider is not None:
                 base["provider"] = provider
-            self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _invalid_spec_verdict(message), generation)
-            return Result()
+            verdict = _invalid_spec_verdict(message)
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
         refs = secret_refs(spec)
         cached = resolve_from_cache(namespace, refs, self._lookup_secret)
@@ -382,87 +360,44 @@ class ModelProviderReconciler:
         if status.get("lastProbeTime"):
             base["lastProbeTime"] = status["lastProbeTime"]
         if cached.problem is not None:
-            self.probes.forget(_probe_key(request))
-            await self._commit(obj, status, base, _secret_verdict(cached.problem), generation)
-            return Result()
+            verdict = _secret_verdict(cached.problem)
+            return await write_unchecked(self, self._rules, request, obj, base, verdict)
 
-        key, uid = str(request), str(metadata_of(obj).get("uid") or request)
-        now = self.now()
-        decision = decide(
-            now,
-            last_probe(status),
-            generation=generation,
-            secret_hash=cached.secret_hash,
-            schedule=self.schedule,
-            seed=uid,
-        )
-        decision, due = revalidation(
-            now, decision, self.due.get(key, uid), schedule=self.schedule, seed=uid
-        )
-        if not decision.probe and not status_consistent(status, base):
-            decision, due = Decision(True, 0.0, "edited"), None
-        if not decision.probe:
-            self.probes.forget(_probe_key(request))
-            self.due.set(key, uid, due)
-            return Result(requeue_after=decision.requeue_after)
+        uid = str(metadata_of(obj).get("uid") or request)
 
-        log.debug("Probing provider (%s)", decision.cause)
-        outcome = await self.probes.run(
-            _probe_key(request),
-            namespace,
-            (uid, generation, cached.secret_hash),
-            lambda: self._probe(namespace, refs, spec, request.name),
-            lambda: self.requeue(request),
-        )
-        if outcome is None:
-            return Result()  # in flight: its completion brings the provider back
-        result, read_hash = outcome
-        if isinstance(result, SecretProblem):
-            verdict = _secret_verdict(result)
-        else:
+        def due(
+            now: datetime, recorded: Mapping[str, Any], digest: str, at: datetime | None
+        ) -> Decision:
+            last = last_probe(recorded)
+            if last is not None and at is not None:
+                last = replace(last, time=at)
+            return decide(
+                now,
+                last,
+                generation=generation,
+                secret_hash=digest,
+                schedule=self.schedule,
+                seed=uid,
+            )
+
+        def judge(outcome: _ProviderOutcome) -> tuple[Verdict, Mapping[str, Any]]:
+            result, read_hash = outcome
+            learnt = {"secretHash": read_hash or cached.secret_hash}
+            if isinstance(result, SecretProblem):
+                return _secret_verdict(result), learnt
             insecure = bool(spec.tls and spec.tls.insecure_skip_verify)
             verdict = _probe_verdict(result, bool(refs), insecure, spec.service_account_name)
-            log.log(
-                outcome_level(status, verdict.ready),
-                "Probed provider: %s",
-                result.reason,
-                extra={"url": result.url, "http_status": result.http_status},
-            )
-        now = self.now()
-        base["secretHash"] = read_hash or cached.secret_hash
-        unchanged = desired_status(status, base, verdict, generation, now)
-        changed = status_patch(status, unchanged, MANAGED_STATUS_FIELDS) is not None
-        if changed or not status.get("lastProbeTime"):
-            base["lastProbeTime"] = format_time(now)  # the outcome changes the status
-        desired = await self._commit(obj, status, base, verdict, generation, now=now)
-        last = last_probe(desired)
-        following = decide(
-            now,
-            replace(last, time=now) if last is not None else None,
-            generation=generation,
-            secret_hash=str(base["secretHash"]),
-            schedule=self.schedule,
-            seed=uid,
-        )
-        delay = _next(following, self.schedule)
-        self.due.set(key, uid, now + timedelta(seconds=delay))
-        return Result(requeue_after=delay)
+            log_outcome(log, "Probed provider", status, verdict.ready, result)
+            return verdict, learnt
 
-    async def _commit(
-        self,
-        obj: Mapping[str, Any],
-        status: Mapping[str, Any],
-        base: Mapping[str, Any],
-        verdict: Verdict,
-        generation: int,
-        *,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Write the desired status if it differs; emit transition events; return it."""
-        desired = desired_status(status, base, verdict, generation, now or self.now())
-        if await self.writer.write(obj, desired, MANAGED_STATUS_FIELDS):
-            self._events(obj, status, verdict)
-        return desired
+        check = Check(
+            uid=uid,
+            digest=cached.secret_hash,
+            run=lambda: self._probe(namespace, refs, spec, request.name),
+            judge=judge,
+            due=due,
+        )
+        return await probe_when_due(self, self._rules, check, request, obj, base)
 
     def _events(self, obj: Mapping[str, Any], old: Mapping[str, Any], verdict: Verdict) -> None:
         before = find_condition(old.get("conditions"), Type.READY)
@@ -479,35 +414,9 @@ class ModelProviderReconciler:
             if INSECURE_NOTE in message and not insecure_before:
                 self.recorder.event(obj, "Warning", "InsecureTLS", INSECURE_NOTE)
             return
-        if before is not None and (before.get("status"), before.get("reason")) == (
-            status,
-            reason,
-        ):
+        if same_condition(before, verdict.ready):
             return
         if reason in _SECRET_REASONS or reason == Reason.INVALID_SPEC:
             self.recorder.event(obj, "Warning", reason, message)
         else:
             self.recorder.event(obj, "Warning", "ProbeFailed", f"{reason}: {message}")
-
-
-def _probe_key(request: Request) -> str:
-    return f"ModelProvider/{request}"
-
-
-def outcome_level(old: Mapping[str, Any], ready: Cond) -> int:
-    """INFO when the ``Ready`` status or reason changes (a transition) or a first probe
-    fails, DEBUG otherwise: a steady outcome or a first success is not news (as with
-    events), and logging 10,000 new providers costs CPU at scale."""
-    before = find_condition(old.get("conditions"), Type.READY)
-    if before is None:
-        return logging.DEBUG if ready[0] == TRUE else logging.INFO
-    if (before.get("status"), before.get("reason")) == ready[:2]:
-        return logging.DEBUG
-    return logging.INFO
-
-
-def _next(decision: Decision, schedule: Schedule) -> float:
-    """Seconds until the next probe after one just made (at least the backoff base)."""
-    if decision.probe:
-        return schedule.backoff_base
-    return max(decision.requeue_after, schedule.backoff_base)

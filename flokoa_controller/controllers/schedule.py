@@ -180,16 +180,12 @@ def decide(
     """
     if last is None:
         return Decision(True, 0.0, "new")
-    if last.generation != generation:
-        return Decision(True, 0.0, "generation")
-    if last.secret_hash != secret_hash:
-        return Decision(True, 0.0, "secretHash")
+    change = _changed(last, generation, secret_hash)
+    if change is not None:
+        return change
     probed = min(last.time, now)  # a clock ahead of ours must not postpone the next probe
     due = probed + timedelta(seconds=_delay(last, schedule, f"{seed}@{last.time.isoformat()}"))
-    remaining = (due - now).total_seconds()
-    if remaining <= 0:
-        return Decision(True, 0.0, "retry" if last.reason in RETRY_REASONS else "interval")
-    return Decision(False, remaining, "fresh")
+    return _until(now, due, "retry" if last.reason in RETRY_REASONS else "interval")
 
 
 def decide_check(
@@ -210,24 +206,36 @@ def decide_check(
     """
     if last is None:
         return Decision(True, 0.0, "new")
-    if last.generation != generation:
-        return Decision(True, 0.0, "generation")
-    if last.provider_hash != provider_hash:
-        return Decision(True, 0.0, "provider")
+    change = _changed(last, generation, provider_hash)
+    if change is not None:
+        return change
     if last.reason not in RETRY_REASONS:
         jitter = jitter_fraction(f"{seed}@{last.time.isoformat()}", schedule.jitter)
         due = min(last.time, now) + timedelta(seconds=schedule.interval * (1.0 + jitter))
-        remaining = (due - now).total_seconds()
-        if remaining <= 0:
-            return Decision(True, 0.0, "interval")
-        return Decision(False, remaining, "fresh")
+        return _until(now, due, "interval")
     # lastCheckTime has whole seconds: count from the end of that second, so the wait is
     # never shorter than the backoff; a clock ahead of ours must not postpone the retry.
     checked = min(last.time, now) + timedelta(seconds=1)
     delay = _backoff(last.time, last.failing_since, schedule)
-    remaining = (checked + timedelta(seconds=delay) - now).total_seconds()
+    return _until(now, checked + timedelta(seconds=delay), "retry")
+
+
+def _changed(last: LastProbe | LastCheck, generation: int, digest: str) -> Decision | None:
+    """Due now because something changed since ``last``: the generation, or the digest of
+    the inputs (``secretHash`` of a probe, ``providerHash`` of a model check); None: no
+    change."""
+    if last.generation != generation:
+        return Decision(True, 0.0, "generation")
+    if isinstance(last, LastProbe):
+        return Decision(True, 0.0, "secretHash") if last.secret_hash != digest else None
+    return Decision(True, 0.0, "provider") if last.provider_hash != digest else None
+
+
+def _until(now: datetime, due: datetime, cause: str) -> Decision:
+    """Due now (for ``cause``) once ``due`` has come, else come back when it does."""
+    remaining = (due - now).total_seconds()
     if remaining <= 0:
-        return Decision(True, 0.0, "retry")
+        return Decision(True, 0.0, cause)
     return Decision(False, remaining, "fresh")
 
 

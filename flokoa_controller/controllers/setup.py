@@ -42,7 +42,7 @@ from flokoa_controller.controllers.metrics import (
     register_collector,
 )
 from flokoa_controller.controllers.model import ModelReconciler
-from flokoa_controller.controllers.modelprovider import ModelProviderReconciler, utc_now
+from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probes_inflight import (
     DEFAULT_MAX_CONCURRENT_PROBES,
     DEFAULT_MAX_CONCURRENT_PROBES_PER_NAMESPACE,
@@ -56,6 +56,7 @@ from flokoa_controller.controllers.probing import (
 )
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
+from flokoa_controller.controllers.scheduled_probe import utc_now
 from flokoa_controller.controllers.status import StatusClient, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
@@ -346,6 +347,12 @@ def identity_settings_from_args(args: argparse.Namespace) -> IdentitySettings:
     )
 
 
+def _flag(args: argparse.Namespace, name: str, default: object) -> Any:
+    """The flag ``name`` from ``args`` (as argparse parsed it), or ``default`` when it is
+    missing or empty."""
+    return getattr(args, name, None) or default
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerSettings:
     """The controllers' own settings (from :func:`add_flags`' flags)."""
@@ -387,14 +394,13 @@ class ControllerSettings:
         default = cls()
         return cls(
             revalidate_interval=float(
-                getattr(args, "provider_revalidate_interval", None) or default.revalidate_interval
+                _flag(args, "provider_revalidate_interval", default.revalidate_interval)
             ),
             probe_concurrency_per_host=int(
-                getattr(args, "probe_concurrency_per_host", None)
-                or default.probe_concurrency_per_host
+                _flag(args, "probe_concurrency_per_host", default.probe_concurrency_per_host)
             ),
             probe_connect_timeout=float(
-                getattr(args, "probe_connect_timeout", None) or default.probe_connect_timeout
+                _flag(args, "probe_connect_timeout", default.probe_connect_timeout)
             ),
             ambient_identity_namespaces=tuple(
                 p.strip()
@@ -403,22 +409,19 @@ class ControllerSettings:
                 if p.strip()
             ),
             identity=identity_settings_from_args(args),
-            max_probe_timeout=float(
-                getattr(args, "max_probe_timeout", None) or default.max_probe_timeout
-            ),
+            max_probe_timeout=float(_flag(args, "max_probe_timeout", default.max_probe_timeout)),
             max_concurrent_probes=int(
-                getattr(args, "max_concurrent_probes", None) or default.max_concurrent_probes
+                _flag(args, "max_concurrent_probes", default.max_concurrent_probes)
             ),
             max_concurrent_probes_per_namespace=int(
-                getattr(args, "max_concurrent_probes_per_namespace", None)
-                or default.max_concurrent_probes_per_namespace
+                _flag(
+                    args,
+                    "max_concurrent_probes_per_namespace",
+                    default.max_concurrent_probes_per_namespace,
+                )
             ),
-            deny_destinations=tuple(
-                getattr(args, "deny_destinations", None) or default.deny_destinations
-            ),
-            allow_destinations=tuple(
-                getattr(args, "allow_destinations", None) or default.allow_destinations
-            ),
+            deny_destinations=tuple(_flag(args, "deny_destinations", default.deny_destinations)),
+            allow_destinations=tuple(_flag(args, "allow_destinations", default.allow_destinations)),
         )
 
 

@@ -1,4 +1,5 @@
-"""`SpecCache`: parsed specs reused across reconciles of an unchanged object.
+"""Specs as the reconcilers read them: `SpecCache` (parsed specs reused across reconciles of an
+unchanged object), :func:`describe_validation_error`, :func:`provider_type_of`.
 
 Validating a spec with pydantic on every reconcile is a visible share of the controller's
 CPU: an object is reconciled again after each of its own status writes, and a Model
@@ -14,6 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from pydantic import ValidationError
+
+from flokoa_controller.api.common import PROVIDER_TYPES
 from flokoa_controller.runtime.meta import uid_of as uid_of
 
 T = TypeVar("T")
@@ -50,3 +54,21 @@ class SpecCache(Generic[T]):
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
         return parsed
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per broken rule: ``spec.<path>: <message>`` (values are never quoted)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in ("spec", *error.get("loc", ())))
+        lines.append(f"{path}: {error.get('msg', 'invalid')}")
+    return "; ".join(lines) or "spec is invalid"
+
+
+def provider_type_of(spec: object) -> str | None:
+    """The provider block of a raw (possibly invalid) ModelProvider spec, when exactly one
+    is set."""
+    if not isinstance(spec, Mapping):
+        return None
+    present = [p for p in PROVIDER_TYPES if spec.get(p) is not None]
+    return present[0] if len(present) == 1 else None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flokoa_controller.controllers.conditions import desired_status as model_status
 from flokoa_controller.controllers.model import _check_verdict as check_verdict
 from flokoa_controller.controllers.model import (
     deprecation,
-    model_status,
     resolved_fields,
 )
 from flokoa_controller.providers.models import Lifecycle, ModelDetails, camel

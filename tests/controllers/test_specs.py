@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from flokoa_controller.api.modelprovider import ModelProviderSpec
-from flokoa_controller.controllers.modelprovider import outcome_level
+from flokoa_controller.controllers.scheduled_probe import outcome_level
 from flokoa_controller.controllers.specs import SpecCache, uid_of
 
 SPEC: dict[str, Any] = {
