@@ -101,16 +101,6 @@ class KubeClient:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    async def _json(
-        self,
-        verb: str,
-        path: str,
-        params: Sequence[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> JSON:
-        return await self._requests.json(verb, path, params, body, content_type)
-
     def _write_params(
         self,
         dry_run: bool,
@@ -150,11 +140,11 @@ class KubeClient:
     ) -> JSON:
         """Any JSON request on a raw path (discovery, `/version`...), with the client's
         authentication, retries, metrics and typed errors."""
-        return await self._json(method.upper(), path, params, body, content_type)
+        return await self._requests.json(method.upper(), path, params, body, content_type)
 
     async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> JSON:
         """Read one object. Raises `NotFound` if it does not exist."""
-        return await self._json("GET", rt.path(namespace, name))
+        return await self._requests.json("GET", rt.path(namespace, name))
 
     async def list(
         self,
@@ -179,7 +169,7 @@ class KubeClient:
         )
         if continue_token:
             params.append(("continue", continue_token))
-        return await self._json("GET", rt.path(namespace), params)
+        return await self._requests.json("GET", rt.path(namespace), params)
 
     async def list_all(
         self,
@@ -230,7 +220,7 @@ class KubeClient:
         Raises `AlreadyExists` if the name is taken. Not retried on 5xx."""
         ns = self._object_namespace(rt, body, namespace)
         params = self._write_params(dry_run, field_manager, field_validation)
-        return await self._json("POST", rt.path(ns), params, body)
+        return await self._requests.json("POST", rt.path(ns), params, body)
 
     async def update(
         self,
@@ -250,7 +240,7 @@ class KubeClient:
         if not name:
             raise ValueError("update needs metadata.name")
         params = self._write_params(dry_run, field_manager, field_validation)
-        return await self._json("PUT", rt.path(ns, str(name), subresource), params, body)
+        return await self._requests.json("PUT", rt.path(ns, str(name), subresource), params, body)
 
     async def patch(
         self,
@@ -276,7 +266,7 @@ class KubeClient:
         params = self._write_params(
             dry_run, field_manager, field_validation, force if patch_type == "apply" else None
         )
-        return await self._json(
+        return await self._requests.json(
             "PATCH", rt.path(namespace, name, subresource), params, patch, content_type
         )
 
@@ -305,7 +295,7 @@ class KubeClient:
                 "apiVersion": "v1",
                 "preconditions": dict(preconditions),
             }
-        return await self._json("DELETE", rt.path(namespace, name), params, body)
+        return await self._requests.json("DELETE", rt.path(namespace, name), params, body)
 
     # -- watch -----------------------------------------------------------------------------
 
