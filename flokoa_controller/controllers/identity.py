@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -136,16 +136,8 @@ class TokenRequestClient(Protocol):
         """Read one object (raises ``NotFound``)."""
         ...
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str | None = None,
-    ) -> dict[str, Any]:
-        """A JSON request on a raw path."""
+    async def request(self, method: str, path: str, *, body: Any = None) -> dict[str, Any]:
+        """A JSON request on a raw path (the ``token`` subresource's POST)."""
         ...
 
 
