@@ -121,7 +121,7 @@ class DevEnvironment:
     """Namespace of the demo objects."""
     keys_file: Path
     """File (0600) with valid keys for the poke commands, one ``NAME=value`` per line."""
-    manager: Manager
+    manager: Manager[KubeClient]
     """The running manager (``manager.stop()`` ends ``dev``)."""
     fakes: DemoFakes
     """The fake endpoints."""

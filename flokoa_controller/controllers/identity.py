@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.kube.errors import ApiError, Forbidden, NotFound
@@ -33,6 +33,7 @@ __all__ = [
     "SERVICEACCOUNTS",
     "AmbientPolicy",
     "KubeServiceAccountTokens",
+    "TokenRequestClient",
     "identity_of",
     "identity_status",
 ]
@@ -127,13 +128,26 @@ def _token_error(exc: ApiError, namespace: str, name: str) -> IdentityError:
     )
 
 
+class TokenRequestClient(Protocol):
+    """The API calls :class:`KubeServiceAccountTokens` makes (``KubeClient`` provides them):
+    read a ServiceAccount, create its ``token`` subresource."""
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        """Read one object (raises ``NotFound``)."""
+        ...
+
+    async def request(self, method: str, path: str, *, body: Any = None) -> dict[str, Any]:
+        """A JSON request on a raw path (the ``token`` subresource's POST)."""
+        ...
+
+
 class KubeServiceAccountTokens:
     """:class:`~flokoa_controller.providers.identity.ServiceAccountTokens` with the API
     client: ``GET`` ServiceAccount, ``POST`` its ``token`` subresource. Tokens are returned
     to the caller only (never logged, cached or stored here)."""
 
-    def __init__(self, client: Any) -> None:
-        """``client``: a :class:`~flokoa_controller.kube.client.KubeClient`."""
+    def __init__(self, client: TokenRequestClient) -> None:
+        """``client``: the API client (a :class:`~flokoa_controller.kube.client.KubeClient`)."""
         self.client = client
 
     async def service_account(self, namespace: str, name: str) -> ServiceAccountInfo:

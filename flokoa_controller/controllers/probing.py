@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from yarl import URL
 
@@ -40,16 +40,15 @@ from flokoa_controller.controllers.secrets import (
     fetch_values,
     validate_values,
 )
-from flokoa_controller.controllers.status import StatusClient
 from flokoa_controller.kube.errors import Forbidden, NotFound
-from flokoa_controller.kube.resources import SECRETS
+from flokoa_controller.kube.resources import SECRETS, ResourceType
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
 from flokoa_controller.providers.http import ProbeHTTP
 from flokoa_controller.providers.result import ProbeResult, Reason, failure, raised_at
 from flokoa_controller.providers.target import Identity, ProbeTarget
 
-__all__ = ["DEFAULT_MAX_PROBE_TIMEOUT", "ModelProbe", "Prober", "ProviderProbe"]
+__all__ = ["DEFAULT_MAX_PROBE_TIMEOUT", "ModelProbe", "Prober", "ProviderProbe", "SecretReader"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,14 @@ ProviderProbe = Callable[[ProbeTarget, ProbeHTTP], Awaitable[ProbeResult]]
 """``providers.probe_provider``'s signature."""
 ModelProbe = Callable[[ProbeTarget, str, ProbeHTTP], Awaitable[ProbeResult]]
 """``providers.probe_model``'s signature."""
+
+
+class SecretReader(Protocol):
+    """The API call a :class:`Prober` makes: read a Secret (``KubeClient`` provides it)."""
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
+        """Read one object (raises ``NotFound``)."""
+        ...
 
 
 class Prober:
@@ -76,7 +83,7 @@ class Prober:
 
     def __init__(
         self,
-        client: StatusClient,
+        client: SecretReader,
         http: ProbeHTTP,
         *,
         max_timeout: float = DEFAULT_MAX_PROBE_TIMEOUT,

@@ -33,9 +33,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar
 
-from flokoa_controller.controllers.identity import AmbientPolicy, KubeServiceAccountTokens
+from flokoa_controller.controllers.identity import (
+    AmbientPolicy,
+    KubeServiceAccountTokens,
+    TokenRequestClient,
+)
 from flokoa_controller.controllers.metrics import (
     DeprecationCollector,
     ReadinessCollector,
@@ -53,11 +57,12 @@ from flokoa_controller.controllers.probing import (
     ModelProbe,
     Prober,
     ProviderProbe,
+    SecretReader,
 )
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
 from flokoa_controller.controllers.scheduled_probe import utc_now
-from flokoa_controller.controllers.status import StatusClient, StatusWriter
+from flokoa_controller.controllers.status import StatusPatcher, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
 from flokoa_controller.providers import probe_provider as default_probe_provider
@@ -79,9 +84,9 @@ from flokoa_controller.providers.identity import (
     IdentitySettings,
 )
 from flokoa_controller.runtime.controller import Controller, Request
-from flokoa_controller.runtime.events import EventRecorder
+from flokoa_controller.runtime.events import EventClient, EventRecorder
 from flokoa_controller.runtime.informer import Informer
-from flokoa_controller.runtime.manager import Manager
+from flokoa_controller.runtime.manager import Manager, ManagerClient
 from flokoa_controller.runtime.options import ManagerOptions, add_env_flag, parse_duration
 from flokoa_controller.runtime.predicate import Predicate
 from flokoa_controller.runtime.store import key_of
@@ -451,8 +456,18 @@ class Controllers:
     """The probes in flight (shared by both reconcilers)."""
 
 
+class ControllerClient(
+    ManagerClient, SecretReader, StatusPatcher, TokenRequestClient, EventClient, Protocol
+):
+    """Every API call the controllers make, on top of the manager's (``KubeClient``
+    provides them all)."""
+
+
+_ClientT = TypeVar("_ClientT", bound=ControllerClient)
+
+
 def setup_controllers(
-    manager: Manager,
+    manager: Manager[_ClientT],
     options: ManagerOptions,
     *,
     settings: ControllerSettings | None = None,
@@ -470,8 +485,7 @@ def setup_controllers(
     """
     settings = settings or ControllerSettings.from_args(options.args)
     schedule = Schedule(interval=settings.revalidate_interval)
-    client = cast(Any, manager.client)
-    status_client = cast(StatusClient, client)
+    client = manager.client
 
     providers = manager.informer(
         MODELPROVIDERS, indexers={PROVIDERS_BY_SECRET: providers_by_secret}
@@ -490,7 +504,7 @@ def setup_controllers(
     )
     recorder = EventRecorder(client, EVENT_COMPONENT)
     prober = Prober(
-        status_client,
+        client,
         probe_http,
         max_timeout=settings.max_probe_timeout,
         probe_provider=probe_provider,
@@ -506,8 +520,8 @@ def setup_controllers(
     def holds_leadership() -> bool:
         return manager.holds_leadership
 
-    provider_writer = StatusWriter(status_client, MODELPROVIDERS, fence=holds_leadership)
-    model_writer = StatusWriter(status_client, MODELS, fence=holds_leadership)
+    provider_writer = StatusWriter(client, MODELPROVIDERS, fence=holds_leadership)
+    model_writer = StatusWriter(client, MODELS, fence=holds_leadership)
     providers.add_handler(provider_writer.handler)
     models.add_handler(model_writer.handler)
 

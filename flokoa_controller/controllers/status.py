@@ -39,7 +39,7 @@ from flokoa_controller.runtime.store import Store, key_of
 from flokoa_controller.runtime.transform import strip_managed_fields
 
 __all__ = [
-    "StatusClient",
+    "StatusPatcher",
     "StatusWriter",
     "generation_of",
     "metadata_of",
@@ -55,12 +55,8 @@ class NotLeading(Exception):
     """A status write refused because this replica no longer holds the leader Lease."""
 
 
-class StatusClient(Protocol):
-    """The API calls the controllers make (``KubeClient`` provides them)."""
-
-    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Any:
-        """Read one object (raises ``NotFound``)."""
-        ...
+class StatusPatcher(Protocol):
+    """The API call a :class:`StatusWriter` makes (``KubeClient`` provides it)."""
 
     async def patch(
         self,
@@ -149,7 +145,7 @@ class StatusWriter:
     """
 
     def __init__(
-        self, client: StatusClient, rt: ResourceType, *, fence: Callable[[], bool] = lambda: True
+        self, client: StatusPatcher, rt: ResourceType, *, fence: Callable[[], bool] = lambda: True
     ) -> None:
         """Write ``rt`` objects' status through ``client``.
 

@@ -7,11 +7,15 @@ event may be several MiB), tolerating lines cut across chunks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import orjson
+
+from flokoa_controller.kube.errors import ConnectionFailed
+from flokoa_controller.kube.transport import enable_tcp_keepalive, transport_error
 
 __all__ = [
     "ADDED",
@@ -24,6 +28,7 @@ __all__ = [
     "WatchStreamError",
     "decode_event",
     "iter_lines",
+    "stream_events",
 ]
 
 ADDED = "ADDED"
@@ -98,3 +103,41 @@ def decode_event(line: bytes) -> WatchEvent:
     if not isinstance(kind, str) or not isinstance(obj, dict):
         raise WatchStreamError("watch event without a type or an object")
     return WatchEvent(kind, obj)
+
+
+async def stream_events(
+    resp: aiohttp.ClientResponse,
+    path: str,
+    *,
+    tcp_keepalive: float | None,
+    inactivity_timeout: float | None,
+) -> AsyncGenerator[WatchEvent, None]:
+    """The events of an open watch response until the server ends the stream.
+
+    A broken stream raises `ConnectionFailed(reason="InvalidWatchStream")`, silence longer
+    than `inactivity_timeout` `ConnectionFailed(reason="InactivityTimeout")`. The
+    connection is released when the stream ended and closed otherwise (error, `aclose()`).
+    """
+    finished = False
+    try:
+        if tcp_keepalive:
+            enable_tcp_keepalive(resp, tcp_keepalive)
+        async for line in iter_lines(resp.content.iter_any()):
+            yield decode_event(line)
+        finished = True
+    except WatchStreamError as exc:
+        raise ConnectionFailed("InvalidWatchStream", str(exc), verb="GET", path=path) from None
+    except aiohttp.SocketTimeoutError:
+        raise ConnectionFailed(
+            "InactivityTimeout",
+            f"no data from the watch for {inactivity_timeout}s",
+            verb="GET",
+            path=path,
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise transport_error(exc, "GET", path) from None
+    finally:
+        if finished:
+            resp.release()
+        else:
+            resp.close()

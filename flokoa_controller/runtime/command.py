@@ -106,7 +106,9 @@ async def run_manager(options: ManagerOptions, plugin: object | None = None) -> 
     return EXIT_OK
 
 
-async def _setup(manager: Manager, options: ManagerOptions, plugin: object | None) -> None:
+async def _setup(
+    manager: Manager[KubeClient], options: ManagerOptions, plugin: object | None
+) -> None:
     setup: Any = getattr(plugin, "setup_controllers", None)
     if setup is None:
         log.warning("No controllers to run (no setup plugin); serving caches only")

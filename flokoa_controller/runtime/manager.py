@@ -27,7 +27,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.controller import Controller, Reconciler, Request
@@ -47,6 +47,7 @@ from flokoa_controller.runtime.transform import Transform
 
 __all__ = [
     "CacheSyncTimeout",
+    "ClientT",
     "LeaderElectionLost",
     "Manager",
     "ManagerClient",
@@ -63,16 +64,21 @@ class ManagerClient(ListerWatcher, LeaseClient, Protocol):
     """What the manager needs from the API client (``KubeClient`` provides it)."""
 
 
+ClientT = TypeVar("ClientT", bound=ManagerClient)
+"""The type of a manager's API client: a `ManagerClient` or more (controllers set up on the
+manager see the client's full type through `Manager.client`)."""
+
+
 class CacheSyncTimeout(Exception):
     """The caches did not fill within ``cache_sync_timeout``."""
 
 
-class Manager:
+class Manager(Generic[ClientT]):
     """Owns the shared informers and the controllers of one process (see the module doc)."""
 
     def __init__(
         self,
-        client: ManagerClient,
+        client: ClientT,
         options: ManagerOptions | None = None,
         *,
         identity: str | None = None,
