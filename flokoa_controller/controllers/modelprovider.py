@@ -93,17 +93,16 @@ from flokoa_controller.controllers.specs import (
     SpecCache,
     describe_validation_error,
     provider_type_of,
-    uid_of,
 )
 from flokoa_controller.controllers.status import (
     StatusWriter,
     generation_of,
-    metadata_of,
     status_of,
 )
 from flokoa_controller.controllers.targets import build_target, endpoint, secret_refs
 from flokoa_controller.providers.result import IDENTITY_REASONS, ProbeResult
 from flokoa_controller.runtime.controller import Request, Result
+from flokoa_controller.runtime.meta import metadata_of, uid_of
 from flokoa_controller.runtime.store import Store
 
 __all__ = [

@@ -4,8 +4,8 @@ Every reference names a Secret *in the ModelProvider's own namespace*: there is 
 field, so a reference can never reach into another namespace.
 
 The informer cache keeps Secrets only as per-key SHA-256 digests (see
-``runtime.transform.secret_to_digest``). That is enough for two things, done on every
-reconcile without any API call:
+``controllers.secret_digest.secret_to_digest``, the Secrets informer's transform). That is
+enough for two things, done on every reconcile without any API call:
 
 - find missing Secrets and keys (``SecretNotFound``, ``SecretKeyNotFound``) and empty values;
 - compute ``secretHash``: one SHA-256 over, for each reference in a canonical order, its role,
@@ -41,8 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from flokoa_controller.controllers.conditions import Reason
+from flokoa_controller.controllers.secret_digest import DIGEST_FIELD, data_digests, secret_data
 from flokoa_controller.runtime.meta import uid_of
-from flokoa_controller.runtime.transform import DIGEST_FIELD, data_digests, secret_data
 
 __all__ = [
     "EMPTY_DIGEST",

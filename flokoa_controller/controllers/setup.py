@@ -3,7 +3,8 @@
 :func:`setup_controllers` creates, on the manager:
 
 - three shared informers: ModelProviders, Models and Secrets (Secrets transformed to
-  per-key digests by the runtime: the cache never holds a payload; Helm release Secrets,
+  per-key digests by ``secret_digest.secret_to_digest``, the transform handed to the
+  runtime, whose floor strips any payload left: the cache never holds one; Helm release Secrets,
   ``SECRET_FIELD_SELECTOR``, are not even listed or watched);
 - two indexes: ModelProviders by the Secrets they reference (``namespace/name``), Models by
   the ModelProvider they reference (``namespace/name``);
@@ -62,6 +63,7 @@ from flokoa_controller.controllers.probing import (
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
 from flokoa_controller.controllers.schedule import DEFAULT_REVALIDATE_INTERVAL, Schedule
 from flokoa_controller.controllers.scheduled_probe import utc_now
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.status import StatusPatcher, StatusWriter
 from flokoa_controller.kube.resources import SECRETS
 from flokoa_controller.providers import probe_model as default_probe_model
@@ -491,7 +493,9 @@ def setup_controllers(
         MODELPROVIDERS, indexers={PROVIDERS_BY_SECRET: providers_by_secret}
     )
     models = manager.informer(MODELS, indexers={MODELS_BY_PROVIDER: models_by_provider})
-    secrets = manager.informer(SECRETS, field_selector=SECRET_FIELD_SELECTOR)
+    secrets = manager.informer(
+        SECRETS, transform=secret_to_digest, field_selector=SECRET_FIELD_SELECTOR
+    )
 
     own_http = http is None
     broker = IdentityBroker(settings.identity, KubeServiceAccountTokens(client))

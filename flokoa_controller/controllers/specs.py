@@ -18,7 +18,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from flokoa_controller.api.common import PROVIDER_TYPES
-from flokoa_controller.runtime.meta import uid_of as uid_of
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.informer import DeletedFinalStateUnknown, EventHandler
-from flokoa_controller.runtime.meta import metadata_of
+from flokoa_controller.runtime.meta import metadata_of, uid_of
 from flokoa_controller.runtime.meta import resource_version_of as _rv
 from flokoa_controller.runtime.store import Store, key_of
 from flokoa_controller.runtime.transform import strip_managed_fields
@@ -42,7 +42,6 @@ __all__ = [
     "StatusPatcher",
     "StatusWriter",
     "generation_of",
-    "metadata_of",
     "reconcile_latest",
     "status_of",
     "status_patch",
@@ -231,7 +230,7 @@ class StatusWriter:
             in_flight is not None
             and in_flight.early is None
             and _rv(old) == in_flight.based_on
-            and str(metadata_of(obj).get("uid") or "") == in_flight.uid
+            and uid_of(obj) == in_flight.uid
         ):
             in_flight.early = _rv(obj)
             self._echoes.pop(key, None)  # older than the locked version: no longer due
@@ -250,7 +249,7 @@ class StatusWriter:
     @staticmethod
     def _stale(cached: Mapping[str, Any], record: _Written) -> bool:
         """Whether ``cached`` is older than the recorded write (so the record is newer)."""
-        if str(metadata_of(cached).get("uid") or "") != record.uid:
+        if uid_of(cached) != record.uid:
             return False  # another object under the same name: the cache is the truth
         seen = _rv(cached)
         written = _rv(record.obj)
@@ -327,9 +326,7 @@ class StatusWriter:
                 key = key_of(written)
             except ValueError:
                 return True
-            self._written[key] = _Written(
-                strip_managed_fields(written), str(metadata_of(written).get("uid") or ""), based_on
-            )
+            self._written[key] = _Written(strip_managed_fields(written), uid_of(written), based_on)
             if based_on:  # only an optimistically locked write leaves no change unseen
                 self._echoes[key] = _rv(written)
         return True

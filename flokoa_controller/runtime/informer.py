@@ -14,9 +14,11 @@ namespace in scope (or one for all namespaces), keeps the objects in a
   happened while the watch was down and only a relist revealed it.
 
 Every object goes through the transform before it is stored or handed to a handler: the
-caller's transform, framed by :func:`~flokoa_controller.runtime.transform.default_transform`
-(managedFields stripped, Secrets reduced to digests), so the cache never holds a Secret
-payload. Handlers run on the event loop, synchronously, in the order of events: keep them
+caller's transform (on the object without managedFields), then
+:func:`~flokoa_controller.runtime.transform.default_transform` (strings interned, the payload
+of Secrets stripped), so the cache never holds a Secret payload whatever the caller's
+transform does; what a controller keeps of a Secret (digests, here) is its transform's job.
+Handlers run on the event loop, synchronously, in the order of events: keep them
 cheap (map to a key and enqueue). A handler that raises is logged and skipped; the informer
 goes on. Objects are shared with the store: treat them as read-only.
 """
@@ -35,7 +37,12 @@ from flokoa_controller.runtime.backoff import Backoff
 from flokoa_controller.runtime.meta import resource_version_of
 from flokoa_controller.runtime.reflector import ListerWatcher, Reflector, ReflectorStats
 from flokoa_controller.runtime.store import IndexFunc, Store, key_of
-from flokoa_controller.runtime.transform import Transform, chain, default_transform
+from flokoa_controller.runtime.transform import (
+    Transform,
+    chain,
+    default_transform,
+    strip_managed_fields,
+)
 
 __all__ = ["DeletedFinalStateUnknown", "EventHandler", "Informer"]
 
@@ -97,8 +104,9 @@ class Informer:
 
         ``namespaces`` empty or ``None`` means all namespaces (always so for cluster-scoped
         resources); otherwise one list+watch runs per namespace. ``transform`` is applied
-        to every object (framed by ``default_transform``). ``resync_period`` (seconds)
-        replays the cache to the handlers as updates, never listing from the server.
+        to every object (after managedFields are stripped, before ``default_transform``).
+        ``resync_period`` (seconds) replays the cache to the handlers as updates, never
+        listing from the server.
         """
         self.resource = rt
         """The resource type this informer caches."""
@@ -115,9 +123,9 @@ class Informer:
         self._synced = asyncio.Event()
         self._running = False
         effective = (
-            chain(default_transform, transform, default_transform)
+            chain(strip_managed_fields, transform, default_transform)
             if transform
-            else (default_transform)
+            else default_transform
         )
         self.reflectors = [
             Reflector(

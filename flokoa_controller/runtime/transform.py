@@ -2,15 +2,17 @@
 
 - :func:`strip_managed_fields` drops ``metadata.managedFields`` (often the largest part of an
   object, and useless to a controller).
-- :func:`secret_to_digest` turns a core/v1 Secret into a payload-free summary: its metadata
-  (without managedFields and without kubectl's last-applied-configuration annotation, which
-  holds a copy of the data when a Secret was created with ``kubectl apply``), its ``type``,
-  ``immutable``, and ``digests``: the SHA-256 of each value plus an overall digest. A
-  controller sees *that* a Secret changed and which keys it has, never what the values are.
+- :func:`strip_secret_payload` is the floor under every Secret the cache holds: no ``data``,
+  no ``stringData``, no managedFields and no kubectl last-applied-configuration annotation
+  (which holds a copy of the data when a Secret was created with ``kubectl apply``). What a
+  controller keeps of a Secret instead (the controllers here keep SHA-256 digests, see
+  ``controllers/secret_digest.py``) is its own transform, handed to the informer; this floor
+  runs after it, so no transform can bring a payload into the cache.
 - :func:`intern_strings` makes equal strings of cached objects one string object: the
   conditions of 10,000 objects repeat the same reasons, messages, timestamps, apiVersion and
   namespace, and sharing them saves about 1.7 KiB per ModelProvider (17 MiB at 10,000).
-- :func:`chain` composes transforms; :func:`default_transform` is what every informer applies.
+- :func:`chain` composes transforms; :func:`default_transform` is what every informer applies
+  last.
 
 Transforms return a new dictionary (shallow copies where they change something), so an
 object still referenced elsewhere is never changed behind its owner's back; the one
@@ -20,28 +22,22 @@ observe.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
-    "DIGEST_FIELD",
     "INTERNING_FREES",
     "INTERN_MAX_LENGTH",
     "LAST_APPLIED_ANNOTATION",
-    "OVERALL_DIGEST_KEY",
+    "SECRET_PAYLOAD_FIELDS",
     "Transform",
     "chain",
-    "data_digests",
     "default_transform",
     "intern_strings",
     "is_secret",
-    "secret_data",
-    "secret_to_digest",
     "strip_managed_fields",
+    "strip_secret_payload",
 ]
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -50,13 +46,8 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 """kubectl's client-side apply annotation: a full copy of the applied object, data included."""
 
-DIGEST_FIELD = "digests"
-"""Top-level field of a digested Secret: ``{key: sha256 hex}`` for each data key."""
-
-OVERALL_DIGEST_KEY = "digest"
-"""Top-level field of a digested Secret: one SHA-256 over every key and value digest."""
-
-_SECRET_DROPPED_FIELDS = frozenset({"data", "stringData"})
+SECRET_PAYLOAD_FIELDS = frozenset({"data", "stringData"})
+"""The top-level fields of a Secret that hold its values."""
 
 
 INTERN_MAX_LENGTH = 256
@@ -108,60 +99,11 @@ def is_secret(obj: Mapping[str, Any]) -> bool:
     return obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
 
 
-def _value_bytes(value: object) -> bytes:
-    """The bytes of one ``data`` value (base64 as sent); undecodable text is hashed as is."""
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return value.encode()
-    return repr(value).encode()
-
-
-def secret_data(obj: Mapping[str, Any]) -> dict[str, object]:
-    """A Secret's ``data`` with ``stringData`` folded in, as the API server does on write.
-
-    ``stringData`` values override ``data`` keys of the same name (base64-encoded here, like
-    ``data``). Malformed fields (not objects) count as empty, so a hand-made object cannot
-    break a reader.
-    """
-    data = obj.get("data")
-    values: dict[str, object] = (
-        {str(k): v for k, v in data.items()} if isinstance(data, Mapping) else {}
-    )
-    string_data = obj.get("stringData")
-    if isinstance(string_data, Mapping):
-        for key, text in string_data.items():
-            values[str(key)] = base64.b64encode(str(text).encode()).decode()
-    return values
-
-
-def data_digests(data: Mapping[str, object]) -> dict[str, str]:
-    """Return ``{key: sha256 hex of the decoded value}`` for a Secret's ``data``."""
-    return {key: hashlib.sha256(_value_bytes(value)).hexdigest() for key, value in data.items()}
-
-
-def _overall_digest(digests: Mapping[str, str]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(digests):
-        h.update(key.encode())
-        h.update(b"\0")
-        h.update(digests[key].encode())
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def secret_to_digest(obj: dict[str, Any]) -> dict[str, Any]:
-    """Return a payload-free summary of a Secret (see the module docstring).
-
-    ``stringData`` (only ever present in write requests) is folded in the way the API server
-    does: it overrides ``data`` keys of the same name. Nothing of the values survives except
-    their SHA-256 digests. An object that is already a digest is returned unchanged.
-    """
-    if DIGEST_FIELD in obj and "data" not in obj and "stringData" not in obj:
-        return obj
-    values = secret_data(obj)
-    out = {k: v for k, v in obj.items() if k not in _SECRET_DROPPED_FIELDS}
+def strip_secret_payload(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret without its values: no ``data``, ``stringData``, managedFields or kubectl's
+    last-applied-configuration annotation; everything else (and whatever a controller's
+    transform put in their place) as it was. A copy; ``obj`` is not changed."""
+    out = {k: v for k, v in obj.items() if k not in SECRET_PAYLOAD_FIELDS}
     metadata = obj.get("metadata")
     if isinstance(metadata, dict):
         meta = {k: v for k, v in metadata.items() if k != "managedFields"}
@@ -171,9 +113,6 @@ def secret_to_digest(obj: dict[str, Any]) -> dict[str, Any]:
                 k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION
             }
         out["metadata"] = meta
-    digests = data_digests(values)
-    out[DIGEST_FIELD] = digests
-    out[OVERALL_DIGEST_KEY] = _overall_digest(digests)
     return out
 
 
@@ -190,12 +129,12 @@ def chain(*transforms: Transform | None) -> Transform:
 
 
 def default_transform(obj: dict[str, Any]) -> dict[str, Any]:
-    """What every informer applies last: strip managedFields and intern strings; digest
-    Secrets (their digests are unique: nothing to share).
+    """What every informer applies last: strip managedFields and intern strings; strip the
+    payload of Secrets (what is left of them is unique: nothing to share).
 
-    Secrets are recognised by their ``apiVersion``/``kind``, so no caller can forget the
-    digest: the cache never holds a Secret payload, whichever transform a user adds.
+    Secrets are recognised by their ``apiVersion``/``kind``, so no caller can forget it: the
+    cache never holds a Secret payload, whichever transform a user adds.
     """
     if is_secret(obj):
-        return secret_to_digest(obj)
+        return strip_secret_payload(obj)
     return intern_strings(strip_managed_fields(obj))

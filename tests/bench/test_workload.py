@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.secrets import Role, SecretKeyRef, resolve_from_cache
-from flokoa_controller.runtime.transform import secret_to_digest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack" / "bench"))
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.secrets import Role, SecretKeyRef, resolve_from_cache
-from flokoa_controller.runtime.transform import secret_to_digest
 
 if TYPE_CHECKING:
     from conftest import Harness

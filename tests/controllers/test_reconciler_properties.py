@@ -27,6 +27,7 @@ from flokoa_controller.controllers.model import ModelReconciler
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS, MODELS
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.status import StatusWriter
 from flokoa_controller.kube.errors import NotFound
 from flokoa_controller.kube.resources import ResourceType
@@ -36,7 +37,6 @@ from flokoa_controller.providers.result import Reason as ProbeReason
 from flokoa_controller.providers.target import ProbeTarget
 from flokoa_controller.runtime.controller import Request
 from flokoa_controller.runtime.store import Store
-from flokoa_controller.runtime.transform import secret_to_digest
 
 CANARY = "sk-canary-Zq81-never-show-me"
 NS = "prop"

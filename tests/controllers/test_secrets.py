@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flokoa_controller.controllers.conditions import Reason
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.secrets import (
     Role,
     SecretKeyRef,
@@ -26,7 +27,6 @@ from flokoa_controller.controllers.secrets import (
     resolve_from_cache,
     validate_values,
 )
-from flokoa_controller.runtime.transform import secret_to_digest
 
 CANARY = "sk-canary-5ecret-DO-NOT-LEAK"
 API = SecretKeyRef(Role.API_KEY, "creds", "api-key", "spec.apiKeySecretRef")

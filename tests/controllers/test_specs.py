@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from flokoa_controller.api.modelprovider import ModelProviderSpec
 from flokoa_controller.controllers.scheduled_probe import outcome_level
-from flokoa_controller.controllers.specs import SpecCache, uid_of
+from flokoa_controller.controllers.specs import SpecCache
+from flokoa_controller.runtime.meta import uid_of
 
 SPEC: dict[str, Any] = {
     "apiKeySecretRef": {"name": "k"},

@@ -19,6 +19,7 @@ from flokoa_envtest.testing import b64, secret_manifest
 from flokoa_controller.controllers.modelprovider import ModelProviderReconciler
 from flokoa_controller.controllers.probing import Prober
 from flokoa_controller.controllers.resources import MODELPROVIDERS
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.controllers.status import NotLeading, StatusWriter
 from flokoa_controller.kube.errors import Conflict, NotFound
 from flokoa_controller.kube.resources import ResourceType
@@ -27,7 +28,6 @@ from flokoa_controller.providers.result import ProbeResult
 from flokoa_controller.providers.target import ProbeTarget
 from flokoa_controller.runtime.controller import Request, Result
 from flokoa_controller.runtime.store import Store
-from flokoa_controller.runtime.transform import secret_to_digest
 
 pytestmark = pytest.mark.looptime
 

@@ -1,9 +1,11 @@
-"""Transforms: managedFields stripped; a Secret's payload never survives the digest."""
+"""Transforms: managedFields stripped; a Secret's payload never reaches the cache.
+
+(The controllers' digest of Secrets is tested in tests/controllers/test_secret_digest.py.)
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 from typing import Any
@@ -12,7 +14,6 @@ from flokoa_controller.runtime.transform import (
     LAST_APPLIED_ANNOTATION,
     chain,
     default_transform,
-    secret_to_digest,
     strip_managed_fields,
 )
 
@@ -48,53 +49,17 @@ def test_strip_managed_fields_copies_and_leaves_input_alone() -> None:
     assert strip_managed_fields(plain) is plain
 
 
-def test_secret_digest_keeps_no_payload_anywhere() -> None:
-    canary = "canary-" + secrets.token_hex(16)
-    secret = make_secret(canary)
-    digest = secret_to_digest(secret)
-    text = json.dumps(digest)
-    assert canary not in text
-    assert b64(canary) not in text
-    assert "data" not in digest
-    assert "stringData" not in digest
-    assert "managedFields" not in digest["metadata"]
-    assert digest["metadata"]["annotations"] == {"keep": "me"}
-    assert digest["metadata"]["labels"] == {"app": "x"}
-    assert digest["type"] == "Opaque"
-    assert digest["digests"]["apiKey"] == hashlib.sha256(canary.encode()).hexdigest()
-    assert set(digest["digests"]) == {"apiKey", "other"}
-    assert len(digest["digest"]) == 64
-    # the input is not modified, and digesting twice changes nothing
-    assert secret["data"]["apiKey"] == b64(canary)
-    assert secret_to_digest(digest) is digest
-
-
-def test_overall_digest_changes_with_any_value_or_key() -> None:
-    a = secret_to_digest(make_secret("one"))
-    b = secret_to_digest(make_secret("two"))
-    assert a["digest"] != b["digest"]
-    assert a["digests"]["other"] == b["digests"]["other"]
-    renamed = make_secret("one")
-    renamed["data"] = {"apiKey2": renamed["data"]["apiKey"], "other": renamed["data"]["other"]}
-    assert secret_to_digest(renamed)["digest"] != a["digest"]
-    assert secret_to_digest(make_secret("one"))["digest"] == a["digest"]
-
-
-def test_string_data_is_folded_then_dropped() -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "s"},
-        "stringData": {"k": "plain-value"},
-    }
-    out = secret_to_digest(secret)
-    assert "plain-value" not in json.dumps(out)
-    assert out["digests"] == {"k": hashlib.sha256(b"plain-value").hexdigest()}
-
-
-def test_default_transform_digests_secrets_and_strips_others() -> None:
+def test_default_transform_strips_secret_payloads_and_managed_fields() -> None:
     canary = secrets.token_hex(8)
     assert canary not in json.dumps(default_transform(make_secret(canary)))
+    assert b64(canary) not in json.dumps(default_transform(make_secret(canary)))
+    stripped = default_transform(make_secret(canary))
+    assert "data" not in stripped
+    assert "stringData" not in stripped
+    assert "managedFields" not in stripped["metadata"]
+    assert stripped["metadata"]["annotations"] == {"keep": "me"}
+    assert stripped["metadata"]["labels"] == {"app": "x"}
+    assert stripped["type"] == "Opaque"
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": []}}
     assert default_transform(cm) == {
         "apiVersion": "v1",
@@ -112,27 +77,6 @@ def test_chain_applies_in_order_and_skips_none() -> None:
 
     composed = chain(add("a"), None, add("b"))
     assert composed({})["trail"] == ["a", "b"]
-
-
-def test_malformed_secret_fields_do_not_break_the_digest() -> None:
-    """A hand-made object with data/stringData of the wrong type is digested, not fatal."""
-    for data, string_data in (("oops", None), (["a", "b"], 7), (None, "text"), ({}, [1])):
-        obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}
-        obj["data"] = data
-        obj["stringData"] = string_data
-        out = default_transform(obj)
-        assert out["digests"] == {}
-        assert "data" not in out
-        assert "stringData" not in out
-    binary = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "bin"},
-        "data": {"k": base64.b64encode(bytes(range(256))).decode(), "n": 12},
-    }
-    out = default_transform(binary)
-    assert out["digests"]["k"] == hashlib.sha256(bytes(range(256))).hexdigest()
-    assert set(out["digests"]) == {"k", "n"}
 
 
 def test_intern_strings_shares_equal_values() -> None:
@@ -184,3 +128,15 @@ def test_default_transform_interns_all_but_secrets() -> None:
     assert one == two == orjson.loads(raw)
     if INTERNING_FREES:
         assert one["apiVersion"] is two["apiVersion"]
+
+
+def test_malformed_secret_fields_are_stripped_not_fatal() -> None:
+    """A hand-made Secret with data/stringData of the wrong type loses them, without error."""
+    for data, string_data in (("oops", None), (["a", "b"], 7), (None, "text"), ({}, [1])):
+        obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": "odd"}
+        obj["data"] = data
+        obj["stringData"] = string_data
+        out = default_transform(obj)
+        assert "data" not in out
+        assert "stringData" not in out
+        assert out["metadata"] == "odd"

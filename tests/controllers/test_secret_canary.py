@@ -1,4 +1,8 @@
-"""A canary Secret value never reaches the cache, the handlers, the logs or /metrics."""
+"""A canary Secret value never reaches the cache, the handlers, the logs or /metrics.
+
+The Secrets informer is made as ``setup_controllers`` makes it: with the controllers' digest
+(``controllers/secret_digest.py``) as its transform, under the runtime's payload floor.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import aiohttp
 import pytest
 from flokoa_envtest.server import APIServer
 
+from flokoa_controller.controllers.secret_digest import secret_to_digest
 from flokoa_controller.kube.client import KubeClient
 from flokoa_controller.kube.config import load_kubeconfig
 from flokoa_controller.kube.resources import SECRETS
@@ -106,7 +111,7 @@ async def test_canary_never_leaves_the_api_server(captured_logs: io.StringIO) ->
                 install_signal_handlers=False,
             ),
         )
-        informer = manager.informer(SECRETS)
+        informer = manager.informer(SECRETS, transform=secret_to_digest)
         informer.add_handler(
             EventHandler(
                 on_add=lambda obj, _: handled.append(obj),
