@@ -136,6 +136,14 @@ class _Written:
     """The resourceVersion the write was computed from (what a lagging cache still shows)."""
 
 
+def _key(obj: Mapping[str, Any]) -> str:
+    """``obj``'s cache key, or "" for an object without a name (nothing to remember)."""
+    try:
+        return key_of(obj)
+    except ValueError:
+        return ""
+
+
 class StatusWriter:
     """Patches ``/status`` of one resource type, optimistically locked, read-your-writes.
 
@@ -178,9 +186,8 @@ class StatusWriter:
     def _seen(self, obj: Mapping[str, Any]) -> None:
         if not self._written:
             return
-        try:
-            key = key_of(obj)
-        except ValueError:
+        key = _key(obj)
+        if not key:
             return
         record = self._written.get(key)
         if record is not None and not self._stale(obj, record):
@@ -221,9 +228,8 @@ class StatusWriter:
         """
         if not self._echoes and not self._in_flight:
             return False
-        try:
-            key = key_of(obj)
-        except ValueError:
+        key = _key(obj)
+        if not key:
             return False
         in_flight = self._in_flight.get(key)
         if (
@@ -263,9 +269,8 @@ class StatusWriter:
         """
         if not self._written:
             return cached
-        try:
-            key = key_of(cached)
-        except ValueError:
+        key = _key(cached)
+        if not key:
             return cached
         record = self._written.get(key)
         if record is None:
@@ -296,10 +301,7 @@ class StatusWriter:
         if not self.fence():
             raise NotLeading(f"not writing the status of {namespace}/{name}: lease not held")
         in_flight: _InFlight | None = None
-        try:
-            own_key = key_of(obj)
-        except ValueError:
-            own_key = ""
+        own_key = _key(obj)
         if based_on and own_key:
             in_flight = _InFlight(based_on, str(metadata.get("uid") or ""))
             self._in_flight[own_key] = in_flight
@@ -322,9 +324,8 @@ class StatusWriter:
                 self.requeue(own_key)
             return True
         if isinstance(written, dict) and _rv(written):
-            try:
-                key = key_of(written)
-            except ValueError:
+            key = _key(written)
+            if not key:
                 return True
             self._written[key] = _Written(strip_managed_fields(written), uid_of(written), based_on)
             if based_on:  # only an optimistically locked write leaves no change unseen
