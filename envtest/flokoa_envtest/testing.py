@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import inspect
+import json
 import os
 import shutil
 import socket
@@ -316,6 +317,30 @@ def secret_manifest(
         "type": "Opaque",
         "data": {key: b64(value) for key, value in data.items()},
     }
+
+
+KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""kubectl's client-side apply annotation: a full copy of the applied object, data included."""
+
+
+def applied_secret(value: str) -> dict[str, Any]:
+    """The Secret ``ns/creds`` as ``kubectl apply`` leaves it: ``value`` under ``apiKey`` in
+    ``data`` and again in kubectl's last-applied annotation, managedFields naming the key;
+    besides, a key ``other``, a label ``app: x`` and an annotation ``keep: me`` (what a
+    transform must keep). For tests of what a cache keeps of a Secret."""
+    applied = {"apiVersion": "v1", "kind": "Secret", "stringData": {"apiKey": value}}
+    managed = [{"manager": "kubectl", "fieldsV1": {"f:data": {"f:apiKey": {}}}}]
+    return secret_manifest(
+        "creds",
+        "ns",
+        {"apiKey": value, "other": "x"},
+        metadata={
+            "resourceVersion": "7",
+            "labels": {"app": "x"},
+            "annotations": {KUBECTL_LAST_APPLIED: json.dumps(applied), "keep": "me"},
+            "managedFields": managed,
+        },
+    )
 
 
 @dataclass

@@ -12,35 +12,16 @@ import json
 import secrets
 from typing import Any
 
+from flokoa_envtest.testing import KUBECTL_LAST_APPLIED, applied_secret, b64
+
 from flokoa_controller.controllers.secret_digest import secret_to_digest
-from flokoa_controller.runtime.transform import LAST_APPLIED_ANNOTATION, default_transform
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def make_secret(value: str) -> dict[str, Any]:
-    applied = {"apiVersion": "v1", "kind": "Secret", "stringData": {"apiKey": value}}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": "creds",
-            "namespace": "ns",
-            "resourceVersion": "7",
-            "labels": {"app": "x"},
-            "annotations": {LAST_APPLIED_ANNOTATION: json.dumps(applied), "keep": "me"},
-            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {"f:apiKey": {}}}}],
-        },
-        "data": {"apiKey": b64(value), "other": b64("x")},
-    }
+from flokoa_controller.runtime.transform import default_transform
 
 
 def test_secret_digest_keeps_no_payload_anywhere() -> None:
     canary = "canary-" + secrets.token_hex(16)
-    secret = make_secret(canary)
+    secret = applied_secret(canary)
+    assert KUBECTL_LAST_APPLIED in secret["metadata"]["annotations"]
     digest = secret_to_digest(secret)
     text = json.dumps(digest)
     assert canary not in text
@@ -60,14 +41,14 @@ def test_secret_digest_keeps_no_payload_anywhere() -> None:
 
 
 def test_overall_digest_changes_with_any_value_or_key() -> None:
-    a = secret_to_digest(make_secret("one"))
-    b = secret_to_digest(make_secret("two"))
+    a = secret_to_digest(applied_secret("one"))
+    b = secret_to_digest(applied_secret("two"))
     assert a["digest"] != b["digest"]
     assert a["digests"]["other"] == b["digests"]["other"]
-    renamed = make_secret("one")
+    renamed = applied_secret("one")
     renamed["data"] = {"apiKey2": renamed["data"]["apiKey"], "other": renamed["data"]["other"]}
     assert secret_to_digest(renamed)["digest"] != a["digest"]
-    assert secret_to_digest(make_secret("one"))["digest"] == a["digest"]
+    assert secret_to_digest(applied_secret("one"))["digest"] == a["digest"]
 
 
 def test_string_data_is_folded_then_dropped() -> None:
@@ -106,5 +87,5 @@ def test_malformed_secret_fields_do_not_break_the_digest() -> None:
 def test_the_runtime_floor_keeps_what_the_digest_made() -> None:
     """The informer runs ``default_transform`` after the controllers' transform: on a digest
     it changes nothing the controllers read."""
-    digest = secret_to_digest(make_secret("value"))
+    digest = secret_to_digest(applied_secret("value"))
     assert default_transform(digest) == digest

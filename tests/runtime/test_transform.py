@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from typing import Any
+
+from flokoa_envtest.testing import KUBECTL_LAST_APPLIED, applied_secret, b64
 
 from flokoa_controller.runtime.transform import (
     LAST_APPLIED_ANNOTATION,
@@ -16,28 +17,6 @@ from flokoa_controller.runtime.transform import (
     default_transform,
     strip_managed_fields,
 )
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def make_secret(value: str) -> dict[str, Any]:
-    applied = {"apiVersion": "v1", "kind": "Secret", "stringData": {"apiKey": value}}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": "creds",
-            "namespace": "ns",
-            "resourceVersion": "7",
-            "labels": {"app": "x"},
-            "annotations": {LAST_APPLIED_ANNOTATION: json.dumps(applied), "keep": "me"},
-            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {"f:apiKey": {}}}}],
-        },
-        "data": {"apiKey": b64(value), "other": b64("x")},
-    }
 
 
 def test_strip_managed_fields_copies_and_leaves_input_alone() -> None:
@@ -50,10 +29,11 @@ def test_strip_managed_fields_copies_and_leaves_input_alone() -> None:
 
 
 def test_default_transform_strips_secret_payloads_and_managed_fields() -> None:
+    assert KUBECTL_LAST_APPLIED == LAST_APPLIED_ANNOTATION  # the fixture's is kubectl's
     canary = secrets.token_hex(8)
-    assert canary not in json.dumps(default_transform(make_secret(canary)))
-    assert b64(canary) not in json.dumps(default_transform(make_secret(canary)))
-    stripped = default_transform(make_secret(canary))
+    assert canary not in json.dumps(default_transform(applied_secret(canary)))
+    assert b64(canary) not in json.dumps(default_transform(applied_secret(canary)))
+    stripped = default_transform(applied_secret(canary))
     assert "data" not in stripped
     assert "stringData" not in stripped
     assert "managedFields" not in stripped["metadata"]
