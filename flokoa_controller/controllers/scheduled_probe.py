@@ -69,6 +69,8 @@ __all__ = [
     "write_unchecked",
 ]
 
+log = logging.getLogger(__name__)
+
 V = TypeVar("V", bound=ConditionVerdict)
 R = TypeVar("R")
 
@@ -298,6 +300,3 @@ def log_outcome(
         result.reason,
         extra={"url": result.url, "http_status": result.http_status},
     )
-
-
-log = logging.getLogger(__name__)

@@ -102,12 +102,20 @@ def is_secret(obj: Mapping[str, Any]) -> bool:
 def strip_secret_payload(obj: dict[str, Any]) -> dict[str, Any]:
     """A Secret without its values: no ``data``, ``stringData``, managedFields or kubectl's
     last-applied-configuration annotation; everything else (and whatever a controller's
-    transform put in their place) as it was. A copy; ``obj`` is not changed."""
-    out = {k: v for k, v in obj.items() if k not in SECRET_PAYLOAD_FIELDS}
+    transform put in their place) as it was. A copy when anything goes (``obj`` is not
+    changed); ``obj`` itself when nothing does (a Secret already stripped, as the informer
+    sees it again after the controllers' transform)."""
     metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if (
+        not obj.keys() & SECRET_PAYLOAD_FIELDS
+        and not (isinstance(metadata, dict) and "managedFields" in metadata)
+        and not (isinstance(annotations, dict) and LAST_APPLIED_ANNOTATION in annotations)
+    ):
+        return obj
+    out = {k: v for k, v in obj.items() if k not in SECRET_PAYLOAD_FIELDS}
     if isinstance(metadata, dict):
         meta = {k: v for k, v in metadata.items() if k != "managedFields"}
-        annotations = meta.get("annotations")
         if isinstance(annotations, dict) and LAST_APPLIED_ANNOTATION in annotations:
             meta["annotations"] = {
                 k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION
