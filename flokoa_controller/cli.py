@@ -37,24 +37,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_envtest_commands(sub: Any) -> None:
-    """``dev`` and ``envtest`` from ``flokoa-envtest``, or stand-ins that print the hint."""
+    """``dev`` and ``envtest`` from ``flokoa-envtest``, or stand-ins that say in one line why
+    they cannot run: envtest is not installed, or is but cannot be imported (a broken
+    install must not take ``run`` down with it)."""
     try:
         from flokoa_envtest import cli as envtest_cli
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("flokoa_envtest"):
-            raise
+    except ImportError as e:
+        missing = isinstance(e, ModuleNotFoundError) and e.name == "flokoa_envtest"
+        why = (
+            ENVTEST_MISSING
+            if missing
+            else f"flokoa-envtest cannot be imported: {' '.join(str(e).split())}"
+        )
         for name, what in (
             ("dev", "run the operator on an embedded cluster with fake providers"),
             ("envtest", "run the in-memory Kubernetes API server"),
         ):
             p: argparse.ArgumentParser = sub.add_parser(name, help=f"{what} (needs flokoa-envtest)")
-            p.set_defaults(handler=_envtest_missing)
+            p.set_defaults(handler=_envtest_missing, why=why)
         return
     envtest_cli.add_operator_commands(sub)
 
 
 def _envtest_missing(args: argparse.Namespace) -> int:
-    print(f"flokoa-controller {args.command}: {ENVTEST_MISSING}", file=sys.stderr)
+    print(f"flokoa-controller {args.command}: {args.why}", file=sys.stderr)
     return 2
 
 

@@ -120,3 +120,18 @@ def test_operator_command_runs_without_envtest(tmp_path: Path) -> None:
         assert "\n" not in hint
         assert f"flokoa-controller {command}:" in hint
         assert "pip install ./envtest" in hint
+
+    # A broken envtest install (its CLI imports what is not there) must not take `run` down:
+    # `dev` says in one line what failed instead.
+    broken = Path(purelib) / "flokoa_envtest"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("")
+    (broken / "cli.py").write_text("import flokoa_envtest_dependency_that_is_missing\n")
+    help_ = run("-m", "flokoa_controller", "run", "--help")
+    assert help_.returncode == 0, help_.stderr
+    dev = run("-m", "flokoa_controller", "dev")
+    assert dev.returncode == 2
+    hint = dev.stderr.strip()
+    assert "\n" not in hint
+    assert hint.startswith("flokoa-controller dev: flokoa-envtest cannot be imported:")
+    assert "flokoa_envtest_dependency_that_is_missing" in hint
