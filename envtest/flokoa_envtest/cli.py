@@ -162,22 +162,28 @@ OPERATOR_MISSING = (
 
 
 def _add_dev_parser(subparsers: Any) -> None:
-    """Register ``dev`` (with the controllers' flags), or a stand-in that prints the hint."""
+    """Register ``dev`` (with the controllers' flags), or a stand-in that says in one line
+    why it cannot run: the operator is not installed, or is but cannot be imported (which
+    must not take ``serve`` down with it)."""
     try:
         from flokoa_envtest import dev
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("flokoa_controller"):
-            raise
+    except ImportError as e:
+        missing = isinstance(e, ModuleNotFoundError) and e.name == "flokoa_controller"
+        why = (
+            OPERATOR_MISSING
+            if missing
+            else f"cannot import the operator: {' '.join(str(e).split())}"
+        )
         p: argparse.ArgumentParser = subparsers.add_parser(
             "dev", help="run the operator on this API server (needs flokoa-controller)"
         )
-        p.set_defaults(handler=_operator_missing)
+        p.set_defaults(handler=_operator_missing, why=why)
         return
     dev.add_parser(subparsers)
 
 
 def _operator_missing(args: argparse.Namespace) -> int:
-    print(f"flokoa-envtest dev: {OPERATOR_MISSING}", file=sys.stderr)
+    print(f"flokoa-envtest dev: {args.why}", file=sys.stderr)
     return 2
 
 
